@@ -1,0 +1,61 @@
+"""The command line: ``python -m drc <command>``.
+
+Each command is a small function registered in ``COMMANDS``; heavy imports happen inside the
+command so that ``--help`` and ``info`` stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from collections.abc import Callable, Sequence
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import drc
+    from drc.build import info
+
+    details = info()
+    print(f"drc {drc.__version__} ({details['variant']} build)")
+    print(f"Python {platform.python_version()} ({platform.python_implementation()}, "
+          f"{sys.platform})")
+    header = details["header"]
+    print(f"object header: {header['size']} bytes")
+    for field in ("kind_bits", "type_index", "ref_count", "next_oasr", "object_size"):
+        print(f"  {field:<12} at offset {header[field]}")
+    print(f"array length at offset {header['array_length']}; "
+          f"externref: {header['externref_size']} bytes, host data id at offset "
+          f"{header['externref_host_data_id']}")
+    if details["zeal"]:
+        print(f"zeal: poison byte 0x{details['poison']:02X}, integrity checks at every phase")
+    return 0
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="version, build variant, Python, object header layout")
+    p.set_defaults(func=_cmd_info)
+
+
+#: Each entry adds one subcommand to the parser.
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m drc",
+        description="drc: a deferred-reference-counting GC heap with WebAssembly GC types.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args))
