@@ -37,8 +37,30 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+def _cmd_types(args: argparse.Namespace) -> int:
+    from registry import RegistryError
+    from registry.describe import describe_wasm
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read()
+        lines = describe_wasm(data)
+    except (OSError, RegistryError) as e:
+        print(f"error: {args.file}: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+def _add_types(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("types", help="rec groups, shared indices, layouts and subtyping of a "
+                                     ".wasm file's types")
+    p.add_argument("file", help="a WebAssembly binary")
+    p.set_defaults(func=_cmd_types)
+
+
 #: Each entry adds one subcommand to the parser.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_types]
 
 
 def build_parser() -> argparse.ArgumentParser:
