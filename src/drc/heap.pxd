@@ -72,6 +72,8 @@ cdef class Heap:
     cdef size_t free_cap
     cdef bint in_cascade                # a cascade is running (re-entry would corrupt buffers)
 
+    cdef object __weakref__
+
     # ---- zeal only ----
     cdef uint32_t* ext_counts           # per granule: counts owned by host handles / C callers
 

@@ -522,6 +522,10 @@ cdef class Heap:
         cdef gcref_t r
         cdef uint32_t hid
         self.check_open()
+        while self.host_free_ids and self.host_free_ids[-1] >= len(self.host_data):
+            self.host_free_ids.pop()            # the table was cleared by the cycle collector
+        if not self.host_data:
+            self.host_data.append(_FREE_ID)
         if self.host_free_ids:
             hid = self.host_free_ids.pop()
             reused = True
@@ -713,7 +717,9 @@ cdef class Heap:
         while self.n_release:
             self.n_release -= 1
             hid = self.release_ids[self.n_release]
-            if self.base == NULL:
+            # The table may have been emptied by Python's cycle collector (it clears lists
+            # in a garbage cycle through a payload before dropping the handles).
+            if self.base == NULL or hid >= <size_t>len(self.host_data):
                 continue
             payload = self.host_data[hid]
             self.host_data[hid] = _FREE_ID
@@ -1205,7 +1211,10 @@ cdef class Heap:
 
     def externref_data(self, ref):
         cdef gcref_t r = self.object_arg(ref, KIND_EXTERN, "externref_data")
-        return self.host_data[(<ExternRefObject*>(self.base + r)).host_data_id]
+        cdef uint32_t hid = (<ExternRefObject*>(self.base + r)).host_data_id
+        if hid >= <size_t>len(self.host_data) or self.host_data[hid] is _FREE_ID:
+            raise HeapCorruptionError(f"offset {r}: externref host-data id {hid} is not in use")
+        return self.host_data[hid]
 
     def ref_count(self, ref):
         """The object's count: host handles, heap slots and OASR membership."""
