@@ -14,6 +14,7 @@
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
+from cpython.ref cimport PyObject
 
 from drc.includes.zeal cimport GC_ZEAL
 from drc.header cimport (ObjectHeader, ArrayHeader, gcref_t, REF_NULL, I31_TAG, KIND_STRUCT,
@@ -36,7 +37,10 @@ cdef class Heap:
     cdef readonly TypeRegistry registry
     cdef const TypeInfo** types         # cache indexed by engine type index; NULL: not yet used
     cdef size_t ntypes                  # entries in `types`
-    cdef dict type_roots                # type index -> RegisteredType keeping it registered
+    cdef PyObject** roots               # parallel to `types`: the RegisteredType keeping each
+                                        #   type registered, owned by hand so that Python's
+                                        #   cycle collector can never drop it under live objects
+    cdef size_t nroots                  # types held
 
     # ---- externref payloads: a side table with reusable ids (id 0 is never used) ----
     cdef list host_data                 # id -> payload object (None when the id is free)
@@ -82,6 +86,7 @@ cdef class Heap:
     cdef int grow_to(self, size_t new_capacity) except -1 nogil
     cdef int check_open(self) except -1
     cdef void release_memory(self) noexcept
+    cdef void drop_roots(self) noexcept
 
     # Allocation (each returns an owned ref; fields / elements are zero). alloc_struct and
     # alloc_array take the GIL only the first time they see a type, and to raise.

@@ -4,6 +4,7 @@ reference counting (DESIGN.md sections 3-5; the C-level contract is in heap.pxd)
 cimport cython
 from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy, memmove
 from libc.stdlib cimport malloc, calloc, free as c_free
@@ -280,7 +281,6 @@ cdef class Heap:
         if initial_size < 0 or initial_size > max_size:
             raise ValueError(f"initial_size {initial_size!r} is out of range [0, {max_size}]")
         self.registry = registry
-        self.type_roots = {}
         self.host_data = [_FREE_ID]
         self.host_free_ids = []
         self.max_size = max_size & ~<size_t>15
@@ -307,11 +307,24 @@ cdef class Heap:
 
     def __dealloc__(self):
         self.release_memory()
+        self.drop_roots()
         c_free(self.types)
+        c_free(self.roots)
         c_free(self.stack)
         c_free(self.large)
         c_free(self.to_free)
         c_free(self.release_ids)
+
+    cdef void drop_roots(self) noexcept:
+        cdef size_t i
+        cdef PyObject* p
+        for i in range(self.ntypes):
+            p = self.roots[i]
+            if p != NULL:
+                self.roots[i] = NULL
+                self.types[i] = NULL
+                Py_DECREF(<object>p)
+        self.nroots = 0
 
     cdef void release_memory(self) noexcept:
         if self.base != NULL:
@@ -335,16 +348,9 @@ cdef class Heap:
         self.release_memory()
         data, self.host_data = self.host_data, [_FREE_ID]
         self.host_free_ids = []
-        roots, self.type_roots = self.type_roots, {}
-        c_free(self.types)
-        self.types = NULL
-        self.ntypes = 0
         self.oasr_head = self.oasr_len = 0
         del data
-        for root in roots.values():
-            close = getattr(root, "close", None)
-            if close is not None:
-                close()
+        self.drop_roots()
 
     @property
     def closed(self):
@@ -459,6 +465,7 @@ cdef class Heap:
         """The type's record, registering the heap's hold on it on first use."""
         cdef const TypeInfo* ti
         cdef const TypeInfo** grown
+        cdef PyObject** grown_roots
         cdef size_t n
         if type_index < self.ntypes and self.types[type_index] != NULL:
             return self.types[type_index]
@@ -480,8 +487,15 @@ cdef class Heap:
                 raise MemoryError()
             memset(&grown[self.ntypes], 0, (n - self.ntypes) * sizeof(TypeInfo*))
             self.types = grown
+            grown_roots = <PyObject**>realloc(self.roots, n * sizeof(PyObject*))
+            if grown_roots == NULL:
+                raise MemoryError()
+            memset(&grown_roots[self.ntypes], 0, (n - self.ntypes) * sizeof(PyObject*))
+            self.roots = grown_roots
             self.ntypes = n
-        self.type_roots[type_index] = root
+        Py_INCREF(root)
+        self.roots[type_index] = <PyObject*>root
+        self.nroots += 1
         self.types[type_index] = ti
         return ti
 
@@ -522,7 +536,8 @@ cdef class Heap:
         cdef gcref_t r
         cdef uint32_t hid
         self.check_open()
-        while self.host_free_ids and self.host_free_ids[-1] >= len(self.host_data):
+        while self.host_free_ids and self.host_free_ids[len(self.host_free_ids) - 1] >= len(
+                self.host_data):
             self.host_free_ids.pop()            # the table was cleared by the cycle collector
         if not self.host_data:
             self.host_data.append(_FREE_ID)
@@ -924,7 +939,17 @@ cdef class Heap:
         if type_index < 0 or type_index >= MAX_TYPE_INDEX:
             raise OverflowError(f"{what}: type index {type_index!r} is out of range")
         self.check_open()
-        ti = self.type_record(type_index)
+        # Look only: the heap takes its hold on the type when an object is actually made, so
+        # a rejected call leaves no trace.
+        if type_index < self.ntypes and self.types[<uint32_t>type_index] != NULL:
+            ti = self.types[<uint32_t>type_index]
+        else:
+            ti = self.registry.type_info(type_index)
+            if ti == NULL:
+                raise UnknownTypeError(f"{what}: type index {type_index} is not registered")
+            if ti.kind == COMPOSITE_FUNC:
+                raise TypeError(f"{what}: type {type_index} is a func type; it has no heap "
+                                "objects")
         if ti.kind != kind:
             raise TypeError(f"{what}: type {type_index} is "
                             f"{'a struct' if ti.kind == COMPOSITE_STRUCT else 'an array'} type, "
@@ -953,6 +978,7 @@ cdef class Heap:
         try:
             for i in range(n):
                 convert_value(self, &ti.fields[i], vals[i], stage + i * 16, "struct_new")
+            self.type_record(type_index)
             r = self.alloc_object(ti.size, KIND_STRUCT, type_index)
             for i in range(n):
                 f = &ti.fields[i]
@@ -1303,7 +1329,7 @@ cdef class Heap:
             "oasr_len": self.oasr_len,
             "collections": self.collections,
             "bytes_freed_by_sweeps": self.bytes_freed_by_sweeps,
-            "types_held": len(self.type_roots),
+            "types_held": self.nroots,
         }
 
     def _free_regions(self):
