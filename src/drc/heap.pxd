@@ -92,6 +92,7 @@ cdef class Heap:
     # alloc_array take the GIL only the first time they see a type, and to raise.
     cdef gcref_t alloc_object(self, size_t size, uint32_t kind_bits,
                               uint32_t type_index) except 0 nogil
+    cdef void undo_alloc(self, size_t p, size_t g) noexcept nogil
     cdef gcref_t alloc_struct(self, uint32_t type_index) except 0 nogil
     cdef gcref_t alloc_array(self, uint32_t type_index, uint32_t length) except 0 nogil
     cdef gcref_t alloc_externref(self, object data) except 0

@@ -426,6 +426,7 @@ cdef class Heap:
                               uint32_t type_index) except 0 nogil:
         cdef size_t g, p, i
         cdef gcref_t r
+        cdef uint8_t bad
         cdef ObjectHeader* hdr
         if size > self.max_size - GRANULE:
             with gil:
@@ -442,10 +443,13 @@ cdef class Heap:
         if GC_ZEAL:
             for i in range(g << GRANULE_SHIFT):
                 if <uint8_t>self.base[r + i] != DRC_POISON:
+                    bad = <uint8_t>self.base[r + i]
+                    # Report it, but leave the heap consistent: the block goes back, poisoned.
+                    self.undo_alloc(p, g)
                     with gil:
                         raise HeapCorruptionError(
                             f"offset {r + i}: fresh block at {r} is not poisoned (byte "
-                            f"{<uint8_t>self.base[r + i]:#04x}): something wrote to free memory")
+                            f"{bad:#04x}): something wrote to free memory")
             if next_set(self.fl.free_bits, p, p + g) < p + g:
                 with gil:
                     raise HeapCorruptionError(f"offset {r}: allocated block overlaps free space")
@@ -460,6 +464,13 @@ cdef class Heap:
         self.bytes_allocated += g << GRANULE_SHIFT
         self.ext_add(r, 1)
         return r
+
+    cdef void undo_alloc(self, size_t p, size_t g) noexcept nogil:
+        cdef uint32_t block[2]
+        block[0] = <uint32_t>p
+        block[1] = <uint32_t>g
+        memset(self.base + (p << GRANULE_SHIFT), DRC_POISON, g << GRANULE_SHIFT)
+        fl_free_batch(&self.fl, block, 1)
 
     cdef const TypeInfo* type_record(self, uint32_t type_index) except NULL:
         """The type's record, registering the heap's hold on it on first use."""

@@ -22,7 +22,8 @@ def world(heap, types, node):
     w["a"] = heap.array_new(w["i32s"], 4)
     w["r"] = heap.array_new(w["refs"], 3)
     w["e"] = heap.externref_new("payload")
-    return w
+    yield w
+    w.clear()                                            # before the heap's leak check
 
 
 def snapshot(heap, w):

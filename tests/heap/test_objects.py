@@ -230,7 +230,9 @@ def test_handles_identity_and_repr(heap, node):
         GcRef()
 
 
-def test_expose_and_from_raw(heap, node):
+def test_expose_and_from_raw(reg, node):
+    from drc import Heap
+    heap = Heap(reg)                                     # the OASR keeps its counts: no collector
     a = heap.struct_new(node, (None, None))
     raw = heap.expose(a)
     assert raw == a.raw and heap.ref_count(a) == 2 and heap.stats()["oasr_len"] == 1
@@ -245,6 +247,8 @@ def test_expose_and_from_raw(heap, node):
         heap.from_raw(raw + 16)                          # inside an object, not its start
     with pytest.raises(InvalidRefError):
         heap.from_raw(1 << 20)                           # beyond the usable length
+    heap.verify()
+    heap.close()
 
 
 def test_use_type_then_allocate(heap, node):
