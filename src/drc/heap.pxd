@@ -105,8 +105,6 @@ cdef class Heap:
     cdef int dec_ref(self, gcref_t r) except -1 nogil
     cdef int oasr_drop(self, gcref_t r) except -1 nogil
     cdef int cascade(self, gcref_t r) except -1 nogil
-    cdef int push_child(self, gcref_t c) except -1 nogil
-    cdef int queue_free(self, gcref_t x, ObjectHeader* hdr) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
     cdef int release_host_data(self) except -1
     cdef void ext_add(self, gcref_t r, int delta) noexcept nogil
@@ -205,7 +203,14 @@ cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
                 hdr.ref_count = 1
                 hdr.next_oasr = 0
                 hdr.object_size = ti.size
-                memset(<char*>hdr + sizeof(ObjectHeader), 0, ti.size - sizeof(ObjectHeader))
+                # Zero the fields with word stores up to the block's end (it is ours); small
+                # structs never reach a memset call.
+                (<uint64_t*>hdr)[3] = 0
+                if g > 2:
+                    (<uint64_t*>hdr)[4] = 0
+                    (<uint64_t*>hdr)[5] = 0
+                    if g > 3:
+                        memset(<char*>hdr + 48, 0, (g << GRANULE_SHIFT) - 48)
                 h.objects_allocated += 1
                 h.bytes_allocated += g << GRANULE_SHIFT
                 return <gcref_t>(p << GRANULE_SHIFT)

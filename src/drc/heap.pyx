@@ -259,6 +259,54 @@ cdef uint32_t heap_code_arg(object heap) except? 0:
     return code
 
 
+# ==== The cascade's inner steps (module-level so that they inline) ========================
+
+cdef inline int cascade_push(Heap h, gcref_t c) except -1 nogil:
+    """Give up a dying object's count on c; if c dies too, queue it (capacity reserved)."""
+    cdef ObjectHeader* ch
+    if not ref_is_object(c):
+        return 0
+    if GC_ZEAL:
+        if not h.is_object(c) or (<ObjectHeader*>(h.base + c)).ref_count == 0:
+            with gil:
+                raise HeapCorruptionError(
+                    f"offset {c}: a dying object holds a ref to a dead or invalid object")
+    ch = <ObjectHeader*>(h.base + c)
+    if ch.ref_count > 1:
+        ch.ref_count -= 1
+        return 0
+    ch.ref_count = 0
+    h.stack[h.stack_n] = c
+    h.stack_n += 1
+    return 0
+
+
+cdef inline int queue_free(Heap h, gcref_t x, ObjectHeader* hdr) except -1 nogil:
+    if h.free_n + 2 > h.free_cap:
+        grow_buffer(&h.to_free, &h.free_cap, h.free_n + 2)
+    h.to_free[h.free_n] = x >> GRANULE_SHIFT
+    h.to_free[h.free_n + 1] = <uint32_t>granules_of(hdr.object_size)
+    h.free_n += 2
+    return 0
+
+
+cdef inline bint is_leaf(Heap h, ObjectHeader* hdr) noexcept nogil:
+    """True if freeing this object cannot release anything else: no payload to release and
+    no ref slot holding an object."""
+    cdef uint32_t kind = hdr.kind_bits & KIND_MASK
+    cdef const TypeInfo* ti
+    cdef uint32_t i
+    if kind == KIND_STRUCT:
+        ti = h.types[hdr.type_index]
+        for i in range(ti.n_gc_refs):
+            if ref_is_object((<uint32_t*>(<char*>hdr + ti.gc_ref_offsets[i]))[0]):
+                return False
+        return True
+    if kind == KIND_ARRAY:
+        return not h.types[hdr.type_index].elems_are_gc_refs
+    return False
+
+
 # ==== The heap =============================================================================
 
 @cython.no_gc_clear
@@ -603,25 +651,6 @@ cdef class Heap:
             self.check_object(r, 0)
         return slot_dec(self, r)
 
-    cdef int push_child(self, gcref_t c) except -1 nogil:
-        """Give up a dying object's count on c; if c dies too, queue it."""
-        cdef ObjectHeader* ch
-        if not ref_is_object(c):
-            return 0
-        if GC_ZEAL:
-            if not self.is_object(c) or hdr_of(self, c).ref_count == 0:
-                with gil:
-                    raise HeapCorruptionError(
-                        f"offset {c}: a dying object holds a ref to a dead or invalid object")
-        ch = hdr_of(self, c)
-        if ch.ref_count > 1:
-            ch.ref_count -= 1
-            return 0
-        ch.ref_count = 0
-        self.stack[self.stack_n] = c
-        self.stack_n += 1
-        return 0
-
     cdef int cascade(self, gcref_t r) except -1 nogil:
         """Give up the last count on r: free it and, through an explicit stack, everything
         only it kept alive. Memory is returned in one batch after the walk; payloads of
@@ -631,8 +660,21 @@ cdef class Heap:
         cdef uint32_t kind, length, i, end
         cdef uint32_t* elems
         cdef gcref_t x
+        cdef size_t g
         if hdr.ref_count > 1:
             hdr.ref_count -= 1
+            return 0
+        if not GC_ZEAL and is_leaf(self, hdr):
+            # Nothing else can die: free the block at once, usually by widening the bump
+            # region over it.
+            g = granules_of(hdr.object_size)
+            hdr.ref_count = 0
+            self.objects_freed += 1
+            self.bytes_freed += g << GRANULE_SHIFT
+            if not fl_free_next_to_bump(&self.fl, r >> GRANULE_SHIFT, g):
+                self.to_free[0] = r >> GRANULE_SHIFT
+                self.to_free[1] = <uint32_t>g
+                fl_free_batch(&self.fl, self.to_free, 1)
             return 0
         if self.in_cascade:
             with gil:
@@ -654,7 +696,7 @@ cdef class Heap:
                             grow_buffer(&self.stack, &self.stack_cap,
                                         self.stack_n + ti.n_gc_refs)
                         for i in range(ti.n_gc_refs):
-                            self.push_child((<uint32_t*>(self.base + x
+                            cascade_push(self, (<uint32_t*>(self.base + x
                                                          + ti.gc_ref_offsets[i]))[0])
                     elif kind == KIND_ARRAY:
                         ti = self.types[hdr.type_index]
@@ -670,7 +712,7 @@ cdef class Heap:
                                 grow_buffer(&self.stack, &self.stack_cap, self.stack_n + length)
                             elems = <uint32_t*>(self.base + x + ti.size)
                             for i in range(length):
-                                self.push_child(elems[i])
+                                cascade_push(self, elems[i])
                     elif kind == KIND_EXTERN:
                         if self.n_release == self.cap_release:
                             grow_buffer(&self.release_ids, &self.cap_release,
@@ -682,7 +724,7 @@ cdef class Heap:
                             raise HeapCorruptionError(
                                 f"offset {x}: dying object has invalid kind word "
                                 f"{hdr.kind_bits:#010x}")
-                    self.queue_free(x, hdr)
+                    queue_free(self, x, hdr)
                 if self.large_n:
                     # One chunk of a big ref array per round keeps the stack bounded.
                     x = self.large[self.large_n - 2]
@@ -695,10 +737,10 @@ cdef class Heap:
                         grow_buffer(&self.stack, &self.stack_cap, self.stack_n + (end - i))
                     elems = <uint32_t*>(self.base + x + ti.size)
                     for i in range(i, end):
-                        self.push_child(elems[i])
+                        cascade_push(self, elems[i])
                     if end == length:
                         self.large_n -= 2
-                        self.queue_free(x, hdr)
+                        queue_free(self, x, hdr)
                     else:
                         self.large[self.large_n - 1] = end
             self.flush_frees()
@@ -707,14 +749,6 @@ cdef class Heap:
         if self.n_release:
             with gil:
                 self.release_host_data()
-        return 0
-
-    cdef int queue_free(self, gcref_t x, ObjectHeader* hdr) except -1 nogil:
-        if self.free_n + 2 > self.free_cap:
-            grow_buffer(&self.to_free, &self.free_cap, self.free_n + 2)
-        self.to_free[self.free_n] = x >> GRANULE_SHIFT
-        self.to_free[self.free_n + 1] = <uint32_t>granules_of(hdr.object_size)
-        self.free_n += 2
         return 0
 
     cdef int flush_frees(self) except -1 nogil:
