@@ -37,9 +37,9 @@ cdef class Heap:
     cdef readonly TypeRegistry registry
     cdef const TypeInfo** types         # cache indexed by engine type index; NULL: not yet used
     cdef size_t ntypes                  # entries in `types`
-    cdef PyObject** roots               # parallel to `types`: the RegisteredType keeping each
-                                        #   type registered, owned by hand so that Python's
-                                        #   cycle collector can never drop it under live objects
+    # `roots` parallels `types`: the RegisteredType keeping each type registered, owned by
+    # hand so that Python's cycle collector can never drop it under live objects.
+    cdef PyObject** roots
     cdef size_t nroots                  # types held
 
     # ---- externref payloads: a side table with reusable ids (id 0 is never used) ----

@@ -14,8 +14,7 @@ from drc.includes.zeal cimport GC_ZEAL, DRC_POISON
 from drc.header cimport (ObjectHeader, ArrayHeader, ExternRefObject, gcref_t, REF_NULL, I31_TAG,
                          I31_MIN, I31_MAX, KIND_MASK, KIND_EXTERN, KIND_ANY, KIND_EQ,
                          KIND_ARRAY, KIND_STRUCT, RESERVED_MASK, MARK_BIT, IN_OASR_BIT,
-                         ref_is_i31, ref_is_object, i31_new, i31_get_s, header_kind,
-                         kind_matches, kind_is_valid)
+                         ref_is_object, i31_new, i31_get_s, kind_matches, kind_is_valid)
 from drc.freelist cimport (FreeList, CandidateStack, bit_get, bit_set, bit_clear, fl_bump,
                            GRANULE, GRANULE_SHIFT, EXACT_CLASSES, NCLASSES)
 from registry.typeinfo cimport (TypeInfo, FieldInfo, STORAGE_I8, STORAGE_I16, STORAGE_I32,
@@ -151,7 +150,6 @@ cdef int convert_value(Heap h, const FieldInfo* f, object v, uint8_t* out,
                        str what) except -1:
     """Check `v` for a field and write its heap bytes (f.size of them) to `out`. A ref is
     written as its raw value and checked against the field's ref type; no count is taken."""
-    cdef uint64_t bits
     cdef double d
     cdef float x
     cdef gcref_t r
@@ -696,8 +694,8 @@ cdef class Heap:
                             grow_buffer(&self.stack, &self.stack_cap,
                                         self.stack_n + ti.n_gc_refs)
                         for i in range(ti.n_gc_refs):
-                            cascade_push(self, (<uint32_t*>(self.base + x
-                                                         + ti.gc_ref_offsets[i]))[0])
+                            cascade_push(
+                                self, (<uint32_t*>(self.base + x + ti.gc_ref_offsets[i]))[0])
                     elif kind == KIND_ARRAY:
                         ti = self.types[hdr.type_index]
                         if ti.elems_are_gc_refs:
@@ -869,8 +867,8 @@ cdef class Heap:
                 and bit_get(self.fl.start_bits, r >> GRANULE_SHIFT))
 
     cdef int check_object(self, gcref_t r, uint32_t kind) except -1 nogil:
-        if self.is_object(r) and (kind == 0 or kind_matches(hdr_of(self, r).kind_bits
-                                                           & KIND_MASK, kind)):
+        if self.is_object(r) and (
+                kind == 0 or kind_matches(hdr_of(self, r).kind_bits & KIND_MASK, kind)):
             return 0
         with gil:
             return self.check_object_slow(r, kind)
@@ -883,7 +881,8 @@ cdef class Heap:
         if not self.is_object(r):
             raise InvalidRefError(f"ref {r:#x} is not a live object of this heap")
         if kind and not kind_matches(hdr_of(self, r).kind_bits & KIND_MASK, kind):
-            raise InvalidRefError(f"ref {r:#x} is a {kind_name(hdr_of(self, r).kind_bits & KIND_MASK)}"
+            raise InvalidRefError(f"ref {r:#x} is a "
+                                  f"{kind_name(hdr_of(self, r).kind_bits & KIND_MASK)}"
                                   f", not a {kind_name(kind)}")
         return 0
 
@@ -1345,12 +1344,11 @@ cdef class Heap:
     def use_type(self, type_index):
         """Make the heap hold `type_index` (also done by the first allocation), so that
         C-level fast paths find it in the per-heap cache."""
-        cdef const TypeInfo* ti
         if not isinstance(type_index, int):
             raise TypeError(f"use_type: expected an int, got {type_index!r}")
         if type_index < 0 or type_index >= MAX_TYPE_INDEX:
             raise OverflowError(f"use_type: type index {type_index!r} is out of range")
-        ti = self.type_record(type_index)
+        self.type_record(type_index)
 
     def stats(self):
         """A dict of sizes (bytes) and counters."""
@@ -1424,7 +1422,8 @@ cdef class Heap:
                                               f"{hdr.kind_bits:#010x}")
                 if hdr.ref_count == 0:
                     raise HeapCorruptionError(f"offset {r}: live object with ref_count 0")
-                if hdr.object_size < sizeof(ObjectHeader) or r + <size_t>hdr.object_size > self.capacity:
+                if (hdr.object_size < sizeof(ObjectHeader)
+                        or r + <size_t>hdr.object_size > self.capacity):
                     raise HeapCorruptionError(f"offset {r}: object_size {hdr.object_size} "
                                               "out of range")
                 gr = granules_of(hdr.object_size)

@@ -48,7 +48,7 @@ def test_refs_from_another_heap(reg, heap, world):
     rejects(heap, w, InvalidRefError, lambda: heap.struct_new(w["node"], (foreign, None)))
     rejects(heap, w, InvalidRefError, lambda: heap.array_fill(w["r"], 0, foreign, 1))
     rejects(heap, w, InvalidRefError, lambda: heap.array_new_fixed(w["refs"], [w["n"], foreign]))
-    del foreign
+    foreign.close()
     other.close()
 
 

@@ -8,7 +8,6 @@ import struct
 import pytest
 
 import drc
-import registry as R
 from drc import Heap, HeapCorruptionError
 
 POISON = 0x0F
