@@ -1532,6 +1532,7 @@ cdef class Heap:
         return 0
 
     cdef int verify_poison(self) except -1:
+        cdef size_t i, start, length
         for start, length in fl_regions(&self.fl):
             for i in range(start, start + length):
                 if <uint8_t>self.base[i] != DRC_POISON:
