@@ -38,6 +38,8 @@ from registry.registry import (
 )
 
 _MAGIC = b"\x00asm"
+# Type indices live below the abstract heap codes (registry/typeinfo.pxd HEAP_ABSTRACT_BASE).
+_MAX_INDEX = 0xFFFFFF00
 _VERSION = b"\x01\x00\x00\x00"
 _TYPE_SECTION = 1
 
@@ -108,6 +110,8 @@ def _heap_type(r: _Reader) -> object:
         raise r.fail("shared heap types are not supported", at)
     v = r.s33()
     if v >= 0:
+        if v >= _MAX_INDEX:
+            raise r.fail(f"type index {v} is out of range", at)
         return v
     code = v & 0x7F
     if v >= -0x40 and code in _ABSTRACT:
@@ -181,7 +185,10 @@ def _sub_type(r: _Reader) -> SubType:
         n = _vec(r, "supertype")
         if n > 1:
             raise r.fail(f"{n} supertypes declared; at most one is allowed", at)
+        at2 = r.pos
         supertype = r.u32() if n else None
+        if supertype is not None and supertype >= _MAX_INDEX:
+            raise r.fail(f"supertype index {supertype} is out of range", at2)
         at2 = r.pos
         return SubType(_composite(r, r.byte(), at2), final=b == 0x4F, supertype=supertype)
     return SubType(_composite(r, b, at))
