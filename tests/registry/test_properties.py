@@ -39,7 +39,7 @@ def modules(draw, max_groups=5):
         end = start + size
         members: list[SubType] = []
 
-        def ref():
+        def ref(end=end):
             if draw(st.booleans()):
                 return RefType(draw(st.sampled_from([ANY, EQ, FUNC, NONE])),
                                draw(st.booleans()))
@@ -79,7 +79,7 @@ def modules(draw, max_groups=5):
     return groups
 
 
-# ---- the reference model --------------------------------------------------------------------------
+# ---- the reference model ----------------------------------------------------------------
 
 class Model:
     """Canonical ids by brute force: a type's id is (its group's canonical key, position)."""
@@ -93,7 +93,7 @@ class Model:
         for g in groups:
             end = start + len(g)
 
-            def fix(x):
+            def fix(x, start=start):
                 if isinstance(x, RefType) and isinstance(x.heap, int):
                     h = x.heap
                     return ("ref", ("rel", h - start) if h >= start else ("id", out[h]),

@@ -20,6 +20,7 @@ import collections
 from pathlib import Path
 
 import pytest
+from _wast import Node, Unsupported, parse, read_module, string_bytes
 
 from registry import (
     InvalidTypeError,
@@ -28,8 +29,6 @@ from registry import (
     TypeRegistry,
     decode_type_section,
 )
-
-from _wast import Node, Unsupported, parse, read_module, string_bytes
 
 wasmtime = pytest.importorskip("wasmtime")
 
