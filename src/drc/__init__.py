@@ -8,7 +8,13 @@ over-approximated stack-roots list and settled at collections. Types come from `
 from importlib.metadata import PackageNotFoundError, version
 
 from drc.build import ZEAL
-from drc.errors import DrcError, HeapCorruptionError, InvalidRefError, NoGcScopeError, OutOfHeapError
+from drc.errors import (
+    DrcError,
+    HeapCorruptionError,
+    InvalidRefError,
+    NoGcScopeError,
+    OutOfHeapError,
+)
 
 try:
     __version__ = version("drc")

@@ -28,11 +28,13 @@ from registry.registry import (
     NONE,
     STRUCT,
     V128,
+    AbstractHeapType,
     ArrayType,
     FieldType,
     FuncType,
     RecGroup,
     RefType,
+    StorageType,
     StructType,
     SubType,
 )
@@ -104,7 +106,7 @@ class _Reader:
         raise self.fail("s33 LEB128 longer than 5 bytes", start)
 
 
-def _heap_type(r: _Reader) -> object:
+def _heap_type(r: _Reader) -> AbstractHeapType | int:
     at = r.pos
     if r.pos < r.end and r.data[r.pos] == 0x65:
         raise r.fail("shared heap types are not supported", at)
@@ -122,7 +124,7 @@ def _heap_type(r: _Reader) -> object:
     raise r.fail(f"invalid heap type 0x{code:02X}", at)
 
 
-def _ref_or_val(r: _Reader, b: int, at: int) -> object:
+def _ref_or_val(r: _Reader, b: int, at: int) -> StorageType | RefType:
     if b in _NUMERIC:
         return _NUMERIC[b]
     if b == 0x64 or b == 0x63:
@@ -134,7 +136,7 @@ def _ref_or_val(r: _Reader, b: int, at: int) -> object:
     raise r.fail(f"invalid value type 0x{b:02X}", at)
 
 
-def _val_type(r: _Reader) -> object:
+def _val_type(r: _Reader) -> StorageType | RefType:
     at = r.pos
     b = r.byte()
     if b in _PACKED:
@@ -146,7 +148,7 @@ def _val_type(r: _Reader) -> object:
 def _field_type(r: _Reader) -> FieldType:
     at = r.pos
     b = r.byte()
-    storage = _PACKED[b] if b in _PACKED else _ref_or_val(r, b, at)
+    storage: StorageType | RefType = _PACKED[b] if b in _PACKED else _ref_or_val(r, b, at)
     at = r.pos
     m = r.byte()
     if m > 1:
@@ -164,7 +166,7 @@ def _vec(r: _Reader, what: str) -> int:
     return n
 
 
-def _composite(r: _Reader, b: int, at: int) -> object:
+def _composite(r: _Reader, b: int, at: int) -> StructType | ArrayType | FuncType:
     if b == 0x5F:
         return StructType([_field_type(r) for _ in range(_vec(r, "field"))])
     if b == 0x5E:

@@ -63,6 +63,7 @@ include "validate.pxi"
 # ==== Registry internals =====================================================================
 
 @cython.final
+@cython.auto_pickle(False)
 @cython.no_gc
 cdef class _Entry:
     """One registered rec group. Counts change only under the registry lock."""
@@ -91,6 +92,7 @@ cdef inline uint8_t _storage_size(object s):
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class TypeRegistry:
     """An engine-wide, thread-safe registry of WebAssembly GC types.
 
@@ -586,6 +588,7 @@ cdef int _release(TypeRegistry reg, list entries) except -1:
 
 
 @cython.final
+@cython.auto_pickle(False)
 @cython.no_gc
 cdef class TypeCollection:
     """A module's registered types: one registration per rec group of the module.
@@ -645,6 +648,7 @@ cdef class TypeCollection:
 
 
 @cython.final
+@cython.auto_pickle(False)
 @cython.no_gc
 cdef class RegisteredType:
     """A handle holding one registration on a type's rec group.
