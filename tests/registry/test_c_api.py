@@ -100,5 +100,6 @@ def test_c_is_subtype_budget(regdown):
     with reg.register_module(groups) as c:
         per_call = min(regdown.time_c_is_subtype(reg, c.shared_type(7), c.shared_type(0),
                                                  5_000_000) for _ in range(3))
+    print(f"c_is_subtype from a downstream module: {per_call * 1e9:.2f} ns per call")
     # DESIGN section 7: 5 ns from C. Generous here: CI machines are shared and noisy.
     assert per_call < 25e-9, per_call

@@ -189,20 +189,37 @@ def test_long_chain_unregisters_without_recursion(reg):
     assert len(reg) == 0
 
 
-def test_a_collection_dropped_during_registration_is_drained(reg):
-    # A finalizer that drops a registration while the registry is busy (re-entrant on the
-    # same thread) must only queue the drop; the outermost call drains it.
+def test_finalizers_dropping_handles_inside_the_registry(reg):
+    # Handles kept in garbage cycles are released by finalizers whenever the cyclic GC runs.
+    # With gen-0 threshold just above the current count, that happens inside the registry's
+    # own allocations, under its lock: the re-entrant drop must only queue its group (the
+    # count of registered types does not move yet) and the outermost call drains it.
+    deferred = []
+
     class Dropper:
         def __init__(self, handle):
             self.handle = handle
             self.me = self
 
         def __del__(self):
+            before = len(reg)
             self.handle.close()
+            deferred.append(len(reg) == before)
 
-    Dropper(reg.register_type(S(I8, I8)))
+    groups = [RecGroup([S(I32)])] + [RecGroup([S(RefType(i), I32)]) for i in range(300)]
+    old = gc.get_threshold()
     gc.collect()
-    assert len(reg) == 0
+    try:
+        for k in range(20):
+            Dropper(reg.register_type(S(*([I8] * (k + 1)))))
+        gc.set_threshold(gc.get_count()[0] + 4, 1, 1)
+        c = reg.register_module(groups)
+    finally:
+        gc.set_threshold(*old)
+    gc.collect()
+    assert deferred == [True] * 20
+    assert len(reg) == 301
+    c.close()
 
 
 # ---- queries ------------------------------------------------------------------------------------
