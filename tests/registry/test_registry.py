@@ -217,7 +217,12 @@ def test_finalizers_dropping_handles_inside_the_registry(reg):
     finally:
         gc.set_threshold(*old)
     gc.collect()
-    assert deferred == [True] * 20
+    if sys.version_info < (3, 12):
+        assert deferred == [True] * 20
+    else:
+        # Since 3.12 the cyclic GC runs at the interpreter's eval-breaker checks, never in
+        # the middle of C code, so the finalizers ran after the call: nothing to defer.
+        assert len(deferred) == 20
     assert len(reg) == 301
     c.close()
 
