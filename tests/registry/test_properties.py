@@ -144,6 +144,7 @@ def test_hash_consing_and_subtyping_match_the_model(mods):
     by_id: dict[int, int] = {}
     for groups in mods:
         c = reg.register_module(groups)
+        reg.verify()
         colls.append(c)
         ids = model.canon(groups)
         shared = c.shared_types
@@ -168,6 +169,7 @@ def test_any_drop_order_empties_the_registry(mods, rnd):
     rnd.shuffle(handles)
     for h in handles:
         h.close()
+        reg.verify()
     assert len(reg) == 0
 
 

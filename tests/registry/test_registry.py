@@ -53,6 +53,7 @@ def reg():
     r = TypeRegistry()
     yield r
     gc.collect()
+    r.verify()
     assert len(r) == 0, "a test leaked registrations"
 
 
@@ -179,6 +180,7 @@ def test_long_chain_unregisters_without_recursion(reg):
     c = reg.register_module(groups)
     head = reg.root(c.shared_type(n - 1))
     c.close()
+    reg.verify()
     assert len(reg) == n
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(200)
@@ -363,6 +365,7 @@ def test_threads_register_drop_and_query(reg):
                     held.pop(rnd.randrange(len(held))).close()
                 else:
                     c = rnd.choice(held)
+                    reg.verify()
                     for i in c.shared_types:
                         reg.get(i)
                         assert reg.is_subtype(i, i)

@@ -63,6 +63,7 @@ def rejects(reg, groups, *words):
     for w in words:
         assert w in msg, msg
     assert len(reg) == before
+    reg.verify()
     assert isinstance(info.value, ValueError)
     return msg
 
