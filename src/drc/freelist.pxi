@@ -108,7 +108,7 @@ cdef inline size_t run_start(const uint64_t* bits, size_t g) noexcept nogil:
     return (w << 6) + 63 - drc_clz64(x) + 1
 
 
-cdef void set_range(uint64_t* bits, size_t a, size_t b) noexcept nogil:
+cdef inline void set_range(uint64_t* bits, size_t a, size_t b) noexcept nogil:
     cdef size_t wa, wb, w
     if a >= b:
         return
@@ -123,7 +123,7 @@ cdef void set_range(uint64_t* bits, size_t a, size_t b) noexcept nogil:
     bits[wb] |= ~(<uint64_t>0) >> (63 - ((b - 1) & 63))
 
 
-cdef void clear_range(uint64_t* bits, size_t a, size_t b) noexcept nogil:
+cdef inline void clear_range(uint64_t* bits, size_t a, size_t b) noexcept nogil:
     cdef size_t wa, wb, w
     if a >= b:
         return
@@ -284,6 +284,26 @@ cdef inline void fl_absorb_into_bump(FreeList* fl) noexcept nogil:
         e = next_clear(fl.free_bits, fl.bump_end, fl.end)
         clear_range(fl.free_bits, fl.bump_end, e)
         fl.bump_end = e
+
+
+cdef inline bint fl_free_next_to_bump(FreeList* fl, size_t s, size_t g) noexcept nogil:
+    """Free one block if it touches the bump region (the common LIFO case): the region just
+    grows over it, with no bitmap work beyond its start bit. False if it does not touch."""
+    if fl.bump_end == fl.bump_ptr:
+        return False
+    if s + g == fl.bump_ptr:
+        fl.bump_ptr = s
+        if bit_get(fl.free_bits, s - 1):
+            fl_absorb_into_bump(fl)
+    elif s == fl.bump_end:
+        fl.bump_end = s + g
+        if fl.bump_end < fl.end and bit_get(fl.free_bits, fl.bump_end):
+            fl_absorb_into_bump(fl)
+    else:
+        return False
+    fl.free_granules += g
+    bit_clear(fl.start_bits, s)
+    return True
 
 
 cdef void fl_free_batch(FreeList* fl, const uint32_t* blocks, size_t n) noexcept nogil:

@@ -4,6 +4,7 @@ reference counting (DESIGN.md sections 3-5; the C-level contract is in heap.pxd)
 cimport cython
 from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy, memmove
 from libc.stdlib cimport malloc, calloc, free as c_free
@@ -13,8 +14,7 @@ from drc.includes.zeal cimport GC_ZEAL, DRC_POISON
 from drc.header cimport (ObjectHeader, ArrayHeader, ExternRefObject, gcref_t, REF_NULL, I31_TAG,
                          I31_MIN, I31_MAX, KIND_MASK, KIND_EXTERN, KIND_ANY, KIND_EQ,
                          KIND_ARRAY, KIND_STRUCT, RESERVED_MASK, MARK_BIT, IN_OASR_BIT,
-                         ref_is_i31, ref_is_object, i31_new, i31_get_s, header_kind,
-                         kind_matches, kind_is_valid)
+                         ref_is_object, i31_new, i31_get_s, kind_matches, kind_is_valid)
 from drc.freelist cimport (FreeList, CandidateStack, bit_get, bit_set, bit_clear, fl_bump,
                            GRANULE, GRANULE_SHIFT, EXACT_CLASSES, NCLASSES)
 from registry.typeinfo cimport (TypeInfo, FieldInfo, STORAGE_I8, STORAGE_I16, STORAGE_I32,
@@ -150,7 +150,6 @@ cdef int convert_value(Heap h, const FieldInfo* f, object v, uint8_t* out,
                        str what) except -1:
     """Check `v` for a field and write its heap bytes (f.size of them) to `out`. A ref is
     written as its raw value and checked against the field's ref type; no count is taken."""
-    cdef uint64_t bits
     cdef double d
     cdef float x
     cdef gcref_t r
@@ -258,6 +257,54 @@ cdef uint32_t heap_code_arg(object heap) except? 0:
     return code
 
 
+# ==== The cascade's inner steps (module-level so that they inline) ========================
+
+cdef inline int cascade_push(Heap h, gcref_t c) except -1 nogil:
+    """Give up a dying object's count on c; if c dies too, queue it (capacity reserved)."""
+    cdef ObjectHeader* ch
+    if not ref_is_object(c):
+        return 0
+    if GC_ZEAL:
+        if not h.is_object(c) or (<ObjectHeader*>(h.base + c)).ref_count == 0:
+            with gil:
+                raise HeapCorruptionError(
+                    f"offset {c}: a dying object holds a ref to a dead or invalid object")
+    ch = <ObjectHeader*>(h.base + c)
+    if ch.ref_count > 1:
+        ch.ref_count -= 1
+        return 0
+    ch.ref_count = 0
+    h.stack[h.stack_n] = c
+    h.stack_n += 1
+    return 0
+
+
+cdef inline int queue_free(Heap h, gcref_t x, ObjectHeader* hdr) except -1 nogil:
+    if h.free_n + 2 > h.free_cap:
+        grow_buffer(&h.to_free, &h.free_cap, h.free_n + 2)
+    h.to_free[h.free_n] = x >> GRANULE_SHIFT
+    h.to_free[h.free_n + 1] = <uint32_t>granules_of(hdr.object_size)
+    h.free_n += 2
+    return 0
+
+
+cdef inline bint is_leaf(Heap h, ObjectHeader* hdr) noexcept nogil:
+    """True if freeing this object cannot release anything else: no payload to release and
+    no ref slot holding an object."""
+    cdef uint32_t kind = hdr.kind_bits & KIND_MASK
+    cdef const TypeInfo* ti
+    cdef uint32_t i
+    if kind == KIND_STRUCT:
+        ti = h.types[hdr.type_index]
+        for i in range(ti.n_gc_refs):
+            if ref_is_object((<uint32_t*>(<char*>hdr + ti.gc_ref_offsets[i]))[0]):
+                return False
+        return True
+    if kind == KIND_ARRAY:
+        return not h.types[hdr.type_index].elems_are_gc_refs
+    return False
+
+
 # ==== The heap =============================================================================
 
 @cython.no_gc_clear
@@ -280,7 +327,6 @@ cdef class Heap:
         if initial_size < 0 or initial_size > max_size:
             raise ValueError(f"initial_size {initial_size!r} is out of range [0, {max_size}]")
         self.registry = registry
-        self.type_roots = {}
         self.host_data = [_FREE_ID]
         self.host_free_ids = []
         self.max_size = max_size & ~<size_t>15
@@ -307,11 +353,24 @@ cdef class Heap:
 
     def __dealloc__(self):
         self.release_memory()
+        self.drop_roots()
         c_free(self.types)
+        c_free(self.roots)
         c_free(self.stack)
         c_free(self.large)
         c_free(self.to_free)
         c_free(self.release_ids)
+
+    cdef void drop_roots(self) noexcept:
+        cdef size_t i
+        cdef PyObject* p
+        for i in range(self.ntypes):
+            p = self.roots[i]
+            if p != NULL:
+                self.roots[i] = NULL
+                self.types[i] = NULL
+                Py_DECREF(<object>p)
+        self.nroots = 0
 
     cdef void release_memory(self) noexcept:
         if self.base != NULL:
@@ -335,16 +394,9 @@ cdef class Heap:
         self.release_memory()
         data, self.host_data = self.host_data, [_FREE_ID]
         self.host_free_ids = []
-        roots, self.type_roots = self.type_roots, {}
-        c_free(self.types)
-        self.types = NULL
-        self.ntypes = 0
         self.oasr_head = self.oasr_len = 0
         del data
-        for root in roots.values():
-            close = getattr(root, "close", None)
-            if close is not None:
-                close()
+        self.drop_roots()
 
     @property
     def closed(self):
@@ -420,6 +472,7 @@ cdef class Heap:
                               uint32_t type_index) except 0 nogil:
         cdef size_t g, p, i
         cdef gcref_t r
+        cdef uint8_t bad
         cdef ObjectHeader* hdr
         if size > self.max_size - GRANULE:
             with gil:
@@ -436,10 +489,13 @@ cdef class Heap:
         if GC_ZEAL:
             for i in range(g << GRANULE_SHIFT):
                 if <uint8_t>self.base[r + i] != DRC_POISON:
+                    bad = <uint8_t>self.base[r + i]
+                    # Report it, but leave the heap consistent: the block goes back, poisoned.
+                    self.undo_alloc(p, g)
                     with gil:
                         raise HeapCorruptionError(
                             f"offset {r + i}: fresh block at {r} is not poisoned (byte "
-                            f"{<uint8_t>self.base[r + i]:#04x}): something wrote to free memory")
+                            f"{bad:#04x}): something wrote to free memory")
             if next_set(self.fl.free_bits, p, p + g) < p + g:
                 with gil:
                     raise HeapCorruptionError(f"offset {r}: allocated block overlaps free space")
@@ -455,10 +511,18 @@ cdef class Heap:
         self.ext_add(r, 1)
         return r
 
+    cdef void undo_alloc(self, size_t p, size_t g) noexcept nogil:
+        cdef uint32_t block[2]
+        block[0] = <uint32_t>p
+        block[1] = <uint32_t>g
+        memset(self.base + (p << GRANULE_SHIFT), DRC_POISON, g << GRANULE_SHIFT)
+        fl_free_batch(&self.fl, block, 1)
+
     cdef const TypeInfo* type_record(self, uint32_t type_index) except NULL:
         """The type's record, registering the heap's hold on it on first use."""
         cdef const TypeInfo* ti
         cdef const TypeInfo** grown
+        cdef PyObject** grown_roots
         cdef size_t n
         if type_index < self.ntypes and self.types[type_index] != NULL:
             return self.types[type_index]
@@ -480,8 +544,15 @@ cdef class Heap:
                 raise MemoryError()
             memset(&grown[self.ntypes], 0, (n - self.ntypes) * sizeof(TypeInfo*))
             self.types = grown
+            grown_roots = <PyObject**>realloc(self.roots, n * sizeof(PyObject*))
+            if grown_roots == NULL:
+                raise MemoryError()
+            memset(&grown_roots[self.ntypes], 0, (n - self.ntypes) * sizeof(PyObject*))
+            self.roots = grown_roots
             self.ntypes = n
-        self.type_roots[type_index] = root
+        Py_INCREF(root)
+        self.roots[type_index] = <PyObject*>root
+        self.nroots += 1
         self.types[type_index] = ti
         return ti
 
@@ -522,7 +593,8 @@ cdef class Heap:
         cdef gcref_t r
         cdef uint32_t hid
         self.check_open()
-        while self.host_free_ids and self.host_free_ids[-1] >= len(self.host_data):
+        while self.host_free_ids and self.host_free_ids[len(self.host_free_ids) - 1] >= len(
+                self.host_data):
             self.host_free_ids.pop()            # the table was cleared by the cycle collector
         if not self.host_data:
             self.host_data.append(_FREE_ID)
@@ -577,25 +649,6 @@ cdef class Heap:
             self.check_object(r, 0)
         return slot_dec(self, r)
 
-    cdef int push_child(self, gcref_t c) except -1 nogil:
-        """Give up a dying object's count on c; if c dies too, queue it."""
-        cdef ObjectHeader* ch
-        if not ref_is_object(c):
-            return 0
-        if GC_ZEAL:
-            if not self.is_object(c) or hdr_of(self, c).ref_count == 0:
-                with gil:
-                    raise HeapCorruptionError(
-                        f"offset {c}: a dying object holds a ref to a dead or invalid object")
-        ch = hdr_of(self, c)
-        if ch.ref_count > 1:
-            ch.ref_count -= 1
-            return 0
-        ch.ref_count = 0
-        self.stack[self.stack_n] = c
-        self.stack_n += 1
-        return 0
-
     cdef int cascade(self, gcref_t r) except -1 nogil:
         """Give up the last count on r: free it and, through an explicit stack, everything
         only it kept alive. Memory is returned in one batch after the walk; payloads of
@@ -605,8 +658,21 @@ cdef class Heap:
         cdef uint32_t kind, length, i, end
         cdef uint32_t* elems
         cdef gcref_t x
+        cdef size_t g
         if hdr.ref_count > 1:
             hdr.ref_count -= 1
+            return 0
+        if not GC_ZEAL and is_leaf(self, hdr):
+            # Nothing else can die: free the block at once, usually by widening the bump
+            # region over it.
+            g = granules_of(hdr.object_size)
+            hdr.ref_count = 0
+            self.objects_freed += 1
+            self.bytes_freed += g << GRANULE_SHIFT
+            if not fl_free_next_to_bump(&self.fl, r >> GRANULE_SHIFT, g):
+                self.to_free[0] = r >> GRANULE_SHIFT
+                self.to_free[1] = <uint32_t>g
+                fl_free_batch(&self.fl, self.to_free, 1)
             return 0
         if self.in_cascade:
             with gil:
@@ -628,8 +694,8 @@ cdef class Heap:
                             grow_buffer(&self.stack, &self.stack_cap,
                                         self.stack_n + ti.n_gc_refs)
                         for i in range(ti.n_gc_refs):
-                            self.push_child((<uint32_t*>(self.base + x
-                                                         + ti.gc_ref_offsets[i]))[0])
+                            cascade_push(
+                                self, (<uint32_t*>(self.base + x + ti.gc_ref_offsets[i]))[0])
                     elif kind == KIND_ARRAY:
                         ti = self.types[hdr.type_index]
                         if ti.elems_are_gc_refs:
@@ -644,7 +710,7 @@ cdef class Heap:
                                 grow_buffer(&self.stack, &self.stack_cap, self.stack_n + length)
                             elems = <uint32_t*>(self.base + x + ti.size)
                             for i in range(length):
-                                self.push_child(elems[i])
+                                cascade_push(self, elems[i])
                     elif kind == KIND_EXTERN:
                         if self.n_release == self.cap_release:
                             grow_buffer(&self.release_ids, &self.cap_release,
@@ -656,7 +722,7 @@ cdef class Heap:
                             raise HeapCorruptionError(
                                 f"offset {x}: dying object has invalid kind word "
                                 f"{hdr.kind_bits:#010x}")
-                    self.queue_free(x, hdr)
+                    queue_free(self, x, hdr)
                 if self.large_n:
                     # One chunk of a big ref array per round keeps the stack bounded.
                     x = self.large[self.large_n - 2]
@@ -669,10 +735,10 @@ cdef class Heap:
                         grow_buffer(&self.stack, &self.stack_cap, self.stack_n + (end - i))
                     elems = <uint32_t*>(self.base + x + ti.size)
                     for i in range(i, end):
-                        self.push_child(elems[i])
+                        cascade_push(self, elems[i])
                     if end == length:
                         self.large_n -= 2
-                        self.queue_free(x, hdr)
+                        queue_free(self, x, hdr)
                     else:
                         self.large[self.large_n - 1] = end
             self.flush_frees()
@@ -681,14 +747,6 @@ cdef class Heap:
         if self.n_release:
             with gil:
                 self.release_host_data()
-        return 0
-
-    cdef int queue_free(self, gcref_t x, ObjectHeader* hdr) except -1 nogil:
-        if self.free_n + 2 > self.free_cap:
-            grow_buffer(&self.to_free, &self.free_cap, self.free_n + 2)
-        self.to_free[self.free_n] = x >> GRANULE_SHIFT
-        self.to_free[self.free_n + 1] = <uint32_t>granules_of(hdr.object_size)
-        self.free_n += 2
         return 0
 
     cdef int flush_frees(self) except -1 nogil:
@@ -809,8 +867,8 @@ cdef class Heap:
                 and bit_get(self.fl.start_bits, r >> GRANULE_SHIFT))
 
     cdef int check_object(self, gcref_t r, uint32_t kind) except -1 nogil:
-        if self.is_object(r) and (kind == 0 or kind_matches(hdr_of(self, r).kind_bits
-                                                           & KIND_MASK, kind)):
+        if self.is_object(r) and (
+                kind == 0 or kind_matches(hdr_of(self, r).kind_bits & KIND_MASK, kind)):
             return 0
         with gil:
             return self.check_object_slow(r, kind)
@@ -823,7 +881,8 @@ cdef class Heap:
         if not self.is_object(r):
             raise InvalidRefError(f"ref {r:#x} is not a live object of this heap")
         if kind and not kind_matches(hdr_of(self, r).kind_bits & KIND_MASK, kind):
-            raise InvalidRefError(f"ref {r:#x} is a {kind_name(hdr_of(self, r).kind_bits & KIND_MASK)}"
+            raise InvalidRefError(f"ref {r:#x} is a "
+                                  f"{kind_name(hdr_of(self, r).kind_bits & KIND_MASK)}"
                                   f", not a {kind_name(kind)}")
         return 0
 
@@ -924,7 +983,17 @@ cdef class Heap:
         if type_index < 0 or type_index >= MAX_TYPE_INDEX:
             raise OverflowError(f"{what}: type index {type_index!r} is out of range")
         self.check_open()
-        ti = self.type_record(type_index)
+        # Look only: the heap takes its hold on the type when an object is actually made, so
+        # a rejected call leaves no trace.
+        if type_index < self.ntypes and self.types[<uint32_t>type_index] != NULL:
+            ti = self.types[<uint32_t>type_index]
+        else:
+            ti = self.registry.type_info(type_index)
+            if ti == NULL:
+                raise UnknownTypeError(f"{what}: type index {type_index} is not registered")
+            if ti.kind == COMPOSITE_FUNC:
+                raise TypeError(f"{what}: type {type_index} is a func type; it has no heap "
+                                "objects")
         if ti.kind != kind:
             raise TypeError(f"{what}: type {type_index} is "
                             f"{'a struct' if ti.kind == COMPOSITE_STRUCT else 'an array'} type, "
@@ -953,6 +1022,7 @@ cdef class Heap:
         try:
             for i in range(n):
                 convert_value(self, &ti.fields[i], vals[i], stage + i * 16, "struct_new")
+            self.type_record(type_index)
             r = self.alloc_object(ti.size, KIND_STRUCT, type_index)
             for i in range(n):
                 f = &ti.fields[i]
@@ -1274,12 +1344,11 @@ cdef class Heap:
     def use_type(self, type_index):
         """Make the heap hold `type_index` (also done by the first allocation), so that
         C-level fast paths find it in the per-heap cache."""
-        cdef const TypeInfo* ti
         if not isinstance(type_index, int):
             raise TypeError(f"use_type: expected an int, got {type_index!r}")
         if type_index < 0 or type_index >= MAX_TYPE_INDEX:
             raise OverflowError(f"use_type: type index {type_index!r} is out of range")
-        ti = self.type_record(type_index)
+        self.type_record(type_index)
 
     def stats(self):
         """A dict of sizes (bytes) and counters."""
@@ -1303,7 +1372,7 @@ cdef class Heap:
             "oasr_len": self.oasr_len,
             "collections": self.collections,
             "bytes_freed_by_sweeps": self.bytes_freed_by_sweeps,
-            "types_held": len(self.type_roots),
+            "types_held": self.nroots,
         }
 
     def _free_regions(self):
@@ -1353,7 +1422,8 @@ cdef class Heap:
                                               f"{hdr.kind_bits:#010x}")
                 if hdr.ref_count == 0:
                     raise HeapCorruptionError(f"offset {r}: live object with ref_count 0")
-                if hdr.object_size < sizeof(ObjectHeader) or r + <size_t>hdr.object_size > self.capacity:
+                if (hdr.object_size < sizeof(ObjectHeader)
+                        or r + <size_t>hdr.object_size > self.capacity):
                     raise HeapCorruptionError(f"offset {r}: object_size {hdr.object_size} "
                                               "out of range")
                 gr = granules_of(hdr.object_size)
@@ -1462,6 +1532,7 @@ cdef class Heap:
         return 0
 
     cdef int verify_poison(self) except -1:
+        cdef size_t i, start, length
         for start, length in fl_regions(&self.fl):
             for i in range(start, start + length):
                 if <uint8_t>self.base[i] != DRC_POISON:

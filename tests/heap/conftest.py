@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import registry as R
@@ -56,7 +58,11 @@ def heap(reg):
     h = Heap(reg)
     yield h
     if not h.closed:
+        # Every handle the test made is gone by now: allocations and frees must balance.
+        gc.collect()
         h.verify()
+        allocated, freed = h._zeal_counters()
+        assert allocated == freed, f"{allocated - freed} objects leaked"
         h.close()
 
 

@@ -173,7 +173,7 @@ def test_random_interleavings_keep_the_invariants(data):
             fl.add_capacity(capacity)
         check(fl, live)
         ends = sorted((o, o + n) for o, n in live.items())
-        assert all(e1 <= s2 for (_, e1), (s2, _) in zip(ends, ends[1:])), "overlap"
+        assert all(e1 <= s2 for (_, e1), (s2, _) in zip(ends, ends[1:], strict=False)), "overlap"
     fl.free(*live)
     check(fl, {})
     assert fl.regions() == [(16, capacity - 16)]

@@ -50,7 +50,7 @@ def test_struct_layouts(heap, types, fields, size, offsets, alloc):
     kind, ty, count, nxt, osize = header(heap, ref)
     assert (kind, ty, count, nxt, osize) == (KIND_STRUCT, t, 1, 0, size)
     with memoryview(heap) as m:
-        for f, off in zip(fields, offsets):
+        for f, off in zip(fields, offsets, strict=True):
             if f == R.V128:
                 assert bytes(m[ref.raw + off: ref.raw + off + 16]) == b"\x11" * 16
             elif not isinstance(f, R.RefType):
