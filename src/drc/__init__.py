@@ -15,7 +15,8 @@ from drc.errors import (
     NoGcScopeError,
     OutOfHeapError,
 )
-from drc.heap import I31, MAX_HEAP_SIZE, GcRef, Heap
+from drc.heap import I31, MAX_HEAP_SIZE, Collection, CollectionReport, GcRef, Heap
+from drc.stackmap import StackMapRegistry
 
 try:
     __version__ = version("drc")
@@ -25,6 +26,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 __all__ = [
     "I31",
     "MAX_HEAP_SIZE",
+    "Collection",
+    "CollectionReport",
     "ZEAL",
     "GcRef",
     "Heap",
@@ -33,5 +36,6 @@ __all__ = [
     "InvalidRefError",
     "NoGcScopeError",
     "OutOfHeapError",
+    "StackMapRegistry",
     "__version__",
 ]

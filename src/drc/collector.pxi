@@ -41,12 +41,12 @@ cdef double monotonic_now() noexcept nogil:
 cdef int record_event(Heap h, uint8_t kind) except -1 nogil:
     """Append to the heap's growth/collection history (for plots); bounded, oldest dropped."""
     cdef HistoryEvent* ev
-    if h.history_n == HISTORY_CAPACITY:
-        memmove(h.history, h.history + HISTORY_CAPACITY // 2,
+    if h.events_n == HISTORY_CAPACITY:
+        memmove(h.events, h.events + HISTORY_CAPACITY // 2,
                 (HISTORY_CAPACITY - HISTORY_CAPACITY // 2) * sizeof(HistoryEvent))
-        h.history_n -= HISTORY_CAPACITY // 2
-    ev = &h.history[h.history_n]
-    h.history_n += 1
+        h.events_n -= HISTORY_CAPACITY // 2
+    ev = &h.events[h.events_n]
+    h.events_n += 1
     ev.seconds = monotonic_now() - h.created_at
     ev.capacity = h.capacity
     ev.used_bytes = h.bytes_allocated - h.bytes_freed
@@ -232,7 +232,7 @@ cdef int finish_collection(Heap h, double started) except -1 nogil:
     h.collecting = False
     h.marking = False
     h.collections += 1
-    h.collection_due = False
+    h.gc_due = False
     h.oasr_len_after_last_gc = h.oasr_len
     h.policy.last_live_bytes = h.bytes_allocated - h.bytes_freed
     h.policy.last_gc_seconds = now - started
@@ -299,12 +299,12 @@ cdef object gather_roots(Heap h, object stack_roots, object frames, str what):
         if frames is not None:
             roots.extend(raw_roots_arg(frames_to_roots(h, frames, what), what))
         return roots
-    if h.root_provider is not None:
-        produced = h.root_provider()
+    if h.provider is not None:
+        produced = h.provider()
         if h.provider_gives_frames:
             return raw_roots_arg(frames_to_roots(h, produced, what), what)
         return raw_roots_arg(produced, what)
-    if h.guest_depth == 0:
+    if h.guest_frames == 0:
         # No guest frame is active (the stack canary is unset), so no frame can hold a ref:
         # the whole list is stale, exactly as in seed 002/003's no-canary path.
         return []
@@ -370,7 +370,7 @@ cdef class Collection:
     ``cancel()`` (also done when the object is dropped unfinished) undoes the trace."""
     cdef Heap heap
     cdef _RootBuffer roots
-    cdef readonly int phase_code
+    cdef int phase_code
     cdef readonly CollectionReport report
     cdef double started
     cdef uint64_t objects_before
@@ -455,42 +455,97 @@ cdef CollectionReport make_report(Heap h, bint skipped, str reason, Py_ssize_t n
     return rep
 
 
-cdef object start_collection(Heap h, object stack_roots, object frames, str what):
-    """A Collection ready to trace, or a finished skipped report (canary path)."""
+cdef Collection start_collection(Heap h, object stack_roots, object frames, str what):
+    """A Collection ready to trace; or, on the canary path, one that is already done with a
+    report saying the sweep was skipped."""
     cdef Collection c
     cdef _RootBuffer buf
     cdef double started = monotonic_now()
     h.check_open()
     begin_collection(h)
     roots = gather_roots(h, stack_roots, frames, what)
+    c = Collection.__new__(Collection)
+    c.heap = h
+    c.started = started
+    c.objects_before = h.objects_freed
+    c.bytes_before = h.bytes_freed
     if roots is None:
         reason = ("guest frames are active (stack canary set) but no root source can report "
                   "their roots: pass stack_roots or frames, or set a root provider")
         _log.warning("drc: skipping the sweep: %s", reason)
         h.collections_skipped += 1
         record_event(h, EVENT_SKIP)
-        return make_report(h, True, reason, 0, h.oasr_len, h.objects_freed, h.bytes_freed,
-                           started)
+        c.phase_code = PHASE_DONE
+        c.report = make_report(h, True, reason, 0, h.oasr_len, h.objects_freed,
+                               h.bytes_freed, started)
+        return c
     buf = _RootBuffer.__new__(_RootBuffer)
     buf.fill(roots)
-    c = Collection.__new__(Collection)
-    c.heap = h
     c.roots = buf
     c.phase_code = PHASE_TRACE
-    c.started = started
-    c.objects_before = h.objects_freed
-    c.bytes_before = h.bytes_freed
     c.report = make_report(h, False, "", buf.n, h.oasr_len, h.objects_freed, h.bytes_freed,
                            started)
     h.collecting = True
     return c
 
 
-cdef object collect_now(Heap h, object stack_roots, object frames, str what):
-    started = start_collection(h, stack_roots, frames, what)
-    if type(started) is CollectionReport:
-        return started
-    return (<Collection>started).run()
+cdef CollectionReport collect_now(Heap h, object stack_roots, object frames, str what):
+    return start_collection(h, stack_roots, frames, what).run()
+
+
+# ==== Scopes =================================================================================
+
+@cython.final
+cdef class NoGcScope:
+    """``with heap.no_gc():`` no collection may run inside (scopes nest)."""
+    cdef Heap heap
+
+    def __cinit__(self, Heap heap):
+        self.heap = heap
+
+    def __enter__(self):
+        self.heap.no_gc_enter()
+        return self
+
+    def __exit__(self, *exc):
+        self.heap.no_gc_exit()
+
+
+@cython.final
+cdef class GuestScope:
+    """``with heap.guest():`` guest frames are active inside (the stack canary is set)."""
+    cdef Heap heap
+
+    def __cinit__(self, Heap heap):
+        self.heap = heap
+
+    def __enter__(self):
+        self.heap.guest_enter()
+        return self
+
+    def __exit__(self, *exc):
+        self.heap.guest_exit()
+
+
+cdef uint8_t policy_code(object name) except 0xFF:
+    if name == "adaptive":
+        return POLICY_ADAPTIVE
+    if name == "wasmtime":
+        return POLICY_WASMTIME
+    raise ValueError(f"growth_policy must be 'adaptive' or 'wasmtime', got {name!r}")
+
+
+def _should_collect_first(policy, need, capacity, last_live, *, last_gc_seconds=0.0,
+                          since_last_gc=0.0, min_gc_heap=DEFAULT_MIN_GC_HEAP):
+    """The growth policy's decision, for tests: True to collect first, False to grow.
+    `since_last_gc` is how long ago the last collection ended (0: never collected)."""
+    cdef PolicyState s
+    s.policy = policy_code(policy)
+    s.min_gc_heap = min_gc_heap
+    s.last_live_bytes = last_live
+    s.last_gc_seconds = last_gc_seconds
+    s.last_gc_end = 1000.0 if since_last_gc else 0.0
+    return bool(should_collect_first(&s, need, capacity, 1000.0 + since_last_gc))
 
 
 # ==== Automatic collection from the allocation slow path ====================================
@@ -541,6 +596,6 @@ cdef size_t alloc_after_failure(Heap h, size_t granules) except 0 nogil:
 cdef int maybe_collect_due(Heap h) except -1 nogil:
     """The OASR trigger fired (len >= max(2 * len after the last collection, 1024)): collect
     now if a root source is registered."""
-    if h.collection_due and can_auto_collect(h):
+    if h.gc_due and can_auto_collect(h):
         auto_collect(h)
     return 0

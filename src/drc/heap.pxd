@@ -20,8 +20,20 @@ from drc.includes.zeal cimport GC_ZEAL
 from drc.header cimport (ObjectHeader, ArrayHeader, gcref_t, REF_NULL, I31_TAG, KIND_STRUCT,
                          KIND_ARRAY, ref_is_object)
 from drc.freelist cimport FreeList, fl_bump, GRANULE_SHIFT
+from drc.policy cimport PolicyState
 from registry.typeinfo cimport TypeInfo, FieldInfo, COMPOSITE_STRUCT, COMPOSITE_ARRAY
 from registry.registry cimport TypeRegistry
+
+
+cdef enum:
+    HISTORY_CAPACITY = 4096             # events kept; the oldest half is dropped when full
+
+cdef struct HistoryEvent:
+    double seconds                      # since the heap was created
+    uint64_t capacity                   # usable bytes after the event
+    uint64_t used_bytes                 # bytes in live (or not yet swept) objects
+    uint32_t oasr_len                   # OASR list length after the event
+    uint8_t kind                        # 1 grow, 2 collect, 3 skipped collection
 
 
 cdef class Heap:
@@ -76,13 +88,34 @@ cdef class Heap:
     cdef size_t free_cap
     cdef bint in_cascade                # a cascade is running (re-entry would corrupt buffers)
 
+    # ---- collection (collector.pxi): roots, canary, policy ----
+    cdef PolicyState policy             # the grow-or-collect rule and what it has learned
+    cdef object provider                # callable reporting the guest's roots, or None
+    cdef bint has_root_provider         # provider is set (readable without the GIL)
+    cdef bint provider_gives_frames     # the provider returns (pc, slots) frames
+    cdef object stack_maps_registry     # StackMapRegistry that reads frames, or None
+    cdef uint64_t guest_frames          # the stack canary: nesting of active guest frames
+    cdef bint collecting                # a collection has started and not finished
+    cdef bint marking                   # between trace and sweep: exposed refs get marked
+    cdef bint sweeping                  # in a sweep: payload release waits for its end
+    cdef bint gc_due                    # the OASR-length trigger fired: collect when possible
+    cdef uint64_t zeal_collect_every    # zeal: force a collection every N allocations; 0 off
+    cdef uint64_t zeal_countdown        # allocations left before the next forced one
+    cdef uint64_t collections_skipped   # canary path: guest frames active, roots unknown
+    cdef uint64_t objects_freed_by_sweeps
+    cdef double gc_seconds              # total time spent in collections
+    cdef double created_at              # monotonic time of creation (history timestamps)
+    cdef HistoryEvent* events           # growth and collection history, for plots
+    cdef size_t events_n
+
     cdef object __weakref__
 
     # ---- zeal only ----
     cdef uint32_t* ext_counts           # per granule: counts owned by host handles / C callers
 
-    # Memory.
-    cdef int make_room(self, size_t bytes_needed) except -1 nogil
+    # Memory. grow_for grows by the policy's step to fit `need` more bytes: 1 if it grew,
+    # 0 if the reservation cannot fit them (nothing changed).
+    cdef int grow_for(self, size_t need) except -1 nogil
     cdef int grow_to(self, size_t new_capacity) except -1 nogil
     cdef int check_open(self) except -1
     cdef void release_memory(self) noexcept
@@ -143,6 +176,17 @@ cdef class Heap:
     cdef const FieldInfo* elem_info(self, gcref_t r) noexcept
     cdef int check_mutable_array(self, gcref_t r, str what) except -1
 
+    # Collection (collector.pxi). collect_raw runs a whole collection with `n` precise raw
+    # roots (each must be null, an i31, or an object in the OASR list: InvalidRefError
+    # otherwise, and nothing changes). NoGcScopeError inside a no-GC scope. A safepoint runs
+    # a collection that is due (OASR trigger, zeal's forced mode) if a root provider is set.
+    cdef int collect_raw(self, const uint32_t* roots, size_t n) except -1 nogil
+    cdef int safepoint(self) except -1 nogil
+    cdef void no_gc_enter(self) noexcept nogil
+    cdef int no_gc_exit(self) except -1 nogil
+    cdef void guest_enter(self) noexcept nogil
+    cdef int guest_exit(self) except -1 nogil
+
     # Integrity walks (verify()).
     cdef int verify_slot(self, gcref_t obj, uint32_t offset, uint32_t* expected) except -1
     cdef int verify_oasr(self, size_t nin, uint32_t* expected) except -1
@@ -186,12 +230,12 @@ cdef inline char* array_elem_addr(Heap h, gcref_t arr, uint32_t index) noexcept 
 
 cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
     """Allocate a zeroed struct of a type the heap already holds (Heap.use_type(), or any
-    earlier allocation); other types, a full bump region and zeal builds go through
-    Heap.alloc_struct. Returns an owned ref."""
+    earlier allocation); other types, a full bump region, a due collection and zeal builds
+    go through Heap.alloc_struct. Returns an owned ref. May collect (a safepoint)."""
     cdef const TypeInfo* ti
     cdef size_t g, p
     cdef ObjectHeader* hdr
-    if not GC_ZEAL and type_index < h.ntypes:
+    if not GC_ZEAL and type_index < h.ntypes and not h.gc_due:
         ti = h.types[type_index]
         if ti != NULL and ti.kind == COMPOSITE_STRUCT:
             g = (ti.size + 15) >> GRANULE_SHIFT

@@ -25,11 +25,16 @@ from registry.typeinfo cimport (TypeInfo, FieldInfo, STORAGE_I8, STORAGE_I16, ST
                                 TYPE_INDEX_NONE, COMPOSITE_STRUCT, COMPOSITE_ARRAY,
                                 COMPOSITE_FUNC)
 from registry.registry cimport TypeRegistry
+from drc.policy cimport (PolicyState, POLICY_ADAPTIVE, POLICY_WASMTIME, DEFAULT_MIN_GC_HEAP,
+                         OASR_GC_THRESHOLD, should_collect_first, grown_capacity)
 
-from drc.errors import HeapCorruptionError, InvalidRefError, OutOfHeapError
+from drc.errors import (DrcError, HeapCorruptionError, InvalidRefError, NoGcScopeError,
+                        OutOfHeapError)
+from drc.stackmap import StackMapRegistry
 from registry.errors import UnknownTypeError
 
 include "freelist.pxi"
+include "collector.pxi"
 
 cdef enum:
     PAGE_SIZE = 65536               # growth unit of the usable length
@@ -317,8 +322,17 @@ cdef class Heap:
     """
 
     def __cinit__(self, TypeRegistry registry not None, *, max_size=MAX_HEAP_SIZE,
-                  initial_size=0):
+                  initial_size=0, growth_policy="adaptive", min_gc_heap=DEFAULT_MIN_GC_HEAP):
         cdef size_t max_granules
+        self.policy.policy = policy_code(growth_policy)
+        if (not isinstance(min_gc_heap, int) or isinstance(min_gc_heap, bool)
+                or min_gc_heap < 0):
+            raise ValueError(f"min_gc_heap must be a byte count >= 0, got {min_gc_heap!r}")
+        self.policy.min_gc_heap = min(min_gc_heap, MAX_HEAP_SIZE)
+        self.created_at = monotonic_now()
+        self.events = <HistoryEvent*>malloc(HISTORY_CAPACITY * sizeof(HistoryEvent))
+        if self.events == NULL:
+            raise MemoryError()
         if not isinstance(max_size, int) or not isinstance(initial_size, int):
             raise TypeError(f"max_size and initial_size must be ints, got {max_size!r} and "
                             f"{initial_size!r}")
@@ -354,6 +368,7 @@ cdef class Heap:
     def __dealloc__(self):
         self.release_memory()
         self.drop_roots()
+        c_free(self.events)
         c_free(self.types)
         c_free(self.roots)
         c_free(self.stack)
@@ -395,6 +410,9 @@ cdef class Heap:
         data, self.host_data = self.host_data, [_FREE_ID]
         self.host_free_ids = []
         self.oasr_head = self.oasr_len = 0
+        self.collecting = self.marking = self.gc_due = False
+        self.provider = None
+        self.has_root_provider = False
         del data
         self.drop_roots()
 
@@ -443,28 +461,16 @@ cdef class Heap:
         fl_add_capacity(&self.fl, new_capacity >> GRANULE_SHIFT)
         return 0
 
-    cdef int make_room(self, size_t bytes_needed) except -1 nogil:
-        """The allocation slow path: grow the usable length (double it, at least by the
-        request, at most to max_size). Raises OutOfHeapError, changing nothing, when even
-        the whole reservation could not fit the request."""
-        cdef size_t pages = (self.capacity + PAGE_SIZE - 1) // PAGE_SIZE
-        cdef size_t want
-        if (self.capacity >= self.max_size
-                or bytes_needed > (self.fl.free_granules << GRANULE_SHIFT)
-                + (self.max_size - self.capacity)):
-            with gil:
-                raise OutOfHeapError(
-                    f"cannot allocate {bytes_needed} bytes: the heap holds "
-                    f"{self.capacity} of at most {self.max_size} bytes, "
-                    f"{self.fl.free_granules << GRANULE_SHIFT} of them free")
-        want = pages * 2
-        if want < pages + (bytes_needed + PAGE_SIZE - 1) // PAGE_SIZE:
-            want = pages + (bytes_needed + PAGE_SIZE - 1) // PAGE_SIZE
-        if want == 0:
-            want = 1
-        if want > self.reserved // PAGE_SIZE:
-            want = self.reserved // PAGE_SIZE
-        return self.grow_to(want * PAGE_SIZE)
+    cdef int grow_for(self, size_t need) except -1 nogil:
+        """Grow the usable length by the policy's step (double, at least `need` more bytes,
+        at most max_size). Returns 0, changing nothing, when the reservation cannot fit
+        `need` more bytes."""
+        cdef size_t target = grown_capacity(self.capacity, need, self.max_size)
+        if target <= self.capacity:
+            return 0
+        self.grow_to(target)
+        record_event(self, EVENT_GROW)
+        return 1
 
     # ---- allocation ------------------------------------------------------------------
 
@@ -479,12 +485,13 @@ cdef class Heap:
                 raise OutOfHeapError(f"cannot allocate {size} bytes: larger than the heap's "
                                      f"max_size {self.max_size}")
         g = granules_of(size)
+        if self.gc_due or (GC_ZEAL and self.zeal_collect_every):
+            self.safepoint()
         p = fl_bump(&self.fl, g)
-        while p == 0:
+        if p == 0:
             p = fl_alloc_slow(&self.fl, g)
             if p == 0:
-                self.make_room(g << GRANULE_SHIFT)
-                p = fl_bump(&self.fl, g)
+                p = alloc_after_failure(self, g)
         r = <gcref_t>(p << GRANULE_SHIFT)
         if GC_ZEAL:
             for i in range(g << GRANULE_SHIFT):
@@ -744,7 +751,9 @@ cdef class Heap:
             self.flush_frees()
         finally:
             self.in_cascade = False
-        if self.n_release:
+        # Inside a sweep the payloads wait for the end of the walk: releasing one runs
+        # arbitrary code, which must find the OASR list consistent.
+        if self.n_release and not self.sweeping:
             with gil:
                 self.release_host_data()
         return 0
@@ -860,6 +869,13 @@ cdef class Heap:
             hdr.next_oasr = self.oasr_head
             self.oasr_head = r
             self.oasr_len += 1
+            # research 2.7: a list this long makes a collection due at the next safepoint.
+            if self.oasr_len >= OASR_GC_THRESHOLD and (
+                    self.oasr_len >= 2 * <uint64_t>self.oasr_len_after_last_gc):
+                self.gc_due = True
+        if self.marking:
+            # Handed to the guest between a trace and its sweep: the guest holds it now.
+            hdr.kind_bits |= MARK_BIT
         return r
 
     cdef bint is_object(self, gcref_t r) noexcept nogil:
@@ -1371,9 +1387,169 @@ cdef class Heap:
             "host_data_released": self.host_data_released,
             "oasr_len": self.oasr_len,
             "collections": self.collections,
+            "collections_skipped": self.collections_skipped,
+            "objects_freed_by_sweeps": self.objects_freed_by_sweeps,
             "bytes_freed_by_sweeps": self.bytes_freed_by_sweeps,
+            "oasr_len_after_last_gc": self.oasr_len_after_last_gc,
+            "last_live_bytes": self.policy.last_live_bytes,
+            "gc_seconds": self.gc_seconds,
+            "growth_policy": _POLICY_NAMES[self.policy.policy],
+            "min_gc_heap": self.policy.min_gc_heap,
+            "guest_depth": self.guest_frames,
+            "collection_due": bool(self.gc_due),
             "types_held": self.nroots,
         }
+
+    # ==== Collection (collector.pxi) =================================================
+
+    def collect(self, stack_roots=None, *, frames=None):
+        """Run a whole collection and return its CollectionReport.
+
+        The precise roots (raw u32 refs the guest's frames hold) come from `stack_roots`,
+        from `frames` (``(pc, slots)`` pairs read through ``heap.stack_maps``), or, when
+        neither is given, from the root provider. With none of these and no guest frames
+        active, there are no roots and every exposed ref is dropped from the list; with guest
+        frames active (``enter_guest``) the roots cannot be known, so nothing is swept and
+        the report says it was skipped.
+
+        Raises InvalidRefError (changing nothing) for a root that is not an exposed object,
+        NoGcScopeError inside ``no_gc()``, DrcError while another collection is under way.
+        Costs O(OASR length + roots), plus the frees it causes."""
+        return collect_now(self, stack_roots, frames, "collect")
+
+    def gc(self, stack_roots=None, *, frames=None):
+        """Start an incremental collection (roots as for ``collect``); drive it with its
+        ``collect_increment()`` until that returns ``"complete"``."""
+        return start_collection(self, stack_roots, frames, "gc")
+
+    def maybe_collect(self):
+        """Collect if the OASR-length trigger made a collection due and a root provider is
+        set; returns the report, or None when nothing ran."""
+        self.check_open()
+        if self.gc_due and can_auto_collect(self):
+            return collect_now(self, None, None, "maybe_collect")
+        return None
+
+    @property
+    def collection_due(self):
+        """The OASR list reached max(2 x its length after the last collection, 1024)."""
+        return bool(self.gc_due)
+
+    def set_root_provider(self, provider, *, frames=False):
+        """Let the heap collect by itself (when an allocation finds no room, or a collection
+        is due): `provider()` returns the current raw stack roots, or with ``frames=True``
+        the guest frames as ``(pc, slots)`` pairs read through ``heap.stack_maps``.
+        ``None`` removes it."""
+        if provider is not None and not callable(provider):
+            raise TypeError(f"set_root_provider: expected a callable or None, got "
+                            f"{type(provider).__name__}")
+        self.provider = provider
+        self.has_root_provider = provider is not None
+        self.provider_gives_frames = bool(frames) and provider is not None
+
+    @property
+    def root_provider(self):
+        return self.provider
+
+    @property
+    def stack_maps(self):
+        """The StackMapRegistry used to read guest frames, or None."""
+        return self.stack_maps_registry
+
+    @stack_maps.setter
+    def stack_maps(self, value):
+        if value is not None and not isinstance(value, StackMapRegistry):
+            raise TypeError(f"stack_maps must be a StackMapRegistry or None, got "
+                            f"{type(value).__name__}")
+        self.stack_maps_registry = value
+
+    def no_gc(self):
+        """A context manager during which no collection may run (scopes nest)."""
+        self.check_open()
+        return NoGcScope.__new__(NoGcScope, self)
+
+    def enter_guest(self):
+        """Guest frames are now active (sets the stack canary; calls nest)."""
+        self.guest_enter()
+
+    def exit_guest(self):
+        """The innermost guest activation returned. RuntimeError if none is active."""
+        self.guest_exit()
+
+    def guest(self):
+        """A context manager around a call into guest code (``enter_guest``/``exit_guest``)."""
+        return GuestScope.__new__(GuestScope, self)
+
+    @property
+    def guest_depth(self):
+        return self.guest_frames
+
+    @property
+    def growth_policy(self):
+        """"adaptive" (the default) or "wasmtime": how an allocation that finds no room
+        chooses between collecting and growing (see drc/policy.pxd)."""
+        return _POLICY_NAMES[self.policy.policy]
+
+    @growth_policy.setter
+    def growth_policy(self, value):
+        self.policy.policy = policy_code(value)
+
+    def set_zeal_collect_every(self, n):
+        """Zeal builds: force a collection every `n` allocations (0 turns it off), like
+        Wasmtime's gc_zeal allocation counter. Needs a root provider to collect."""
+        if not GC_ZEAL:
+            raise RuntimeError("forced collections need the gc_zeal build")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0 or n > 0xFFFFFFFF:
+            raise ValueError(f"set_zeal_collect_every: expected an int in [0, 2**32), "
+                             f"got {n!r}")
+        self.zeal_collect_every = n
+        self.zeal_countdown = n
+
+    def history(self):
+        """Growth and collection events, oldest first, as dicts with ``seconds`` (since the
+        heap was created), ``event`` ("grow", "collect" or "skip"), ``capacity``,
+        ``used_bytes`` and ``oasr_len``. The most recent 4096 at least are kept."""
+        cdef size_t i
+        out = []
+        for i in range(self.events_n):
+            ev = &self.events[i]
+            out.append({"seconds": ev.seconds, "event": _EVENT_NAMES[ev.kind],
+                        "capacity": ev.capacity, "used_bytes": ev.used_bytes,
+                        "oasr_len": ev.oasr_len})
+        return out
+
+    cdef int collect_raw(self, const uint32_t* roots, size_t n) except -1 nogil:
+        return collect_roots(self, roots, n)
+
+    cdef int safepoint(self) except -1 nogil:
+        if GC_ZEAL and self.zeal_collect_every:
+            self.zeal_countdown -= 1
+            if self.zeal_countdown == 0:
+                self.zeal_countdown = self.zeal_collect_every
+                if can_auto_collect(self):
+                    auto_collect(self)
+                return 0
+        return maybe_collect_due(self)
+
+    cdef void no_gc_enter(self) noexcept nogil:
+        self.no_gc_depth += 1
+
+    cdef int no_gc_exit(self) except -1 nogil:
+        if self.no_gc_depth == 0:
+            with gil:
+                raise RuntimeError("no_gc_exit without a matching no_gc_enter")
+        self.no_gc_depth -= 1
+        return 0
+
+    cdef void guest_enter(self) noexcept nogil:
+        self.guest_frames += 1
+
+    cdef int guest_exit(self) except -1 nogil:
+        if self.guest_frames == 0:
+            with gil:
+                raise RuntimeError("exit_guest: no guest frames are active")
+        self.guest_frames -= 1
+        return 0
 
     def _free_regions(self):
         """Free regions as (offset, length) pairs in address order (the bump region too)."""

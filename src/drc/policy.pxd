@@ -15,14 +15,15 @@
 #    without bound).
 # Both rules grow when collecting cannot help and collect when growing is impossible.
 
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint8_t, uint64_t
 
 cdef enum GrowthPolicy:
     POLICY_ADAPTIVE = 0
     POLICY_WASMTIME = 1
 
 cdef enum:
-    PAGE_SIZE = 65536
+    HEAP_PAGE_SIZE = 65536
+    OASR_GC_THRESHOLD = 1024           # research 2.7: a list this long may make a GC due
     DEFAULT_MIN_GC_HEAP = 1 << 20      # adaptive: never collect a heap smaller than this
     ADAPTIVE_LIVE_FACTOR = 8           # adaptive: time-budget growth stops at this x live
     GC_TIME_BUDGET_PERCENT = 10        # adaptive: share of wall time collections may take
@@ -71,11 +72,11 @@ cdef inline uint64_t grown_capacity(uint64_t capacity, uint64_t need,
                                     uint64_t max_size) noexcept nogil:
     """Double the capacity (in whole pages), at least by `need`, at most `max_size`. Returns
     `capacity` unchanged when the heap cannot grow enough for `need`."""
-    cdef uint64_t target = capacity * 2 if capacity else PAGE_SIZE
+    cdef uint64_t target = capacity * 2 if capacity else HEAP_PAGE_SIZE
     cdef uint64_t at_least = capacity + need
     if target < at_least:
         target = at_least
-    target = (target + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+    target = (target + HEAP_PAGE_SIZE - 1) // HEAP_PAGE_SIZE * HEAP_PAGE_SIZE
     if target > max_size:
         target = max_size
     if target < at_least:
