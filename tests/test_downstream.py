@@ -132,3 +132,33 @@ assert h.stats()["live_objects"] == 0
 print("ok")
 """)
     assert out == "ok"
+
+
+def test_downstream_collects_with_raw_roots(downstream):
+    out = _run(downstream, _HEAP_SETUP + """
+kept = d.guest_collect(h, node, 100, 10)
+assert len(kept) == 10
+s = h.stats()
+assert s["collections"] == 1 and s["oasr_len"] == 10 and s["live_objects"] == 10
+for raw in kept:
+    assert h.ref_count(h.from_raw(raw)) == 2        # the list + the temporary handle
+before = h.stats()
+try:
+    d.collect_with(h, kept + [kept[0] + 16 * 1000])
+except drc.InvalidRefError:
+    pass
+else:
+    raise AssertionError("a root that is not an object was accepted")
+assert h.stats() == before
+try:
+    d.no_gc_then_collect(h)
+except drc.NoGcScopeError:
+    pass
+else:
+    raise AssertionError("collect_raw ran inside a no-GC scope")
+d.collect_with(h, [])
+assert h.stats()["live_objects"] == 0 and h.stats()["oasr_len"] == 0
+h.verify()
+print("ok")
+""")
+    assert out == "ok"

@@ -157,3 +157,56 @@ def binary_trees(Heap h, uint32_t node, int max_depth):
         dec(h, long_lived)
         t1 = now()
     return allocated, checked, t1 - t0
+
+
+# ==== Guest frames and collection at the C level =============================================
+
+from libc.stdlib cimport malloc, free
+
+
+def guest_collect(Heap h, uint32_t node, int n, int keep_every):
+    """An interpreter's frame of `n` raw refs: allocate, expose (the guest now holds them, no
+    counts), then collect with every `keep_every`-th one as a precise root. Returns the raw
+    refs kept."""
+    cdef uint32_t* frame = <uint32_t*>malloc(n * sizeof(uint32_t))
+    cdef uint32_t* roots = <uint32_t*>malloc(n * sizeof(uint32_t))
+    cdef int i, nroots = 0
+    if frame == NULL or roots == NULL:
+        free(frame)
+        free(roots)
+        raise MemoryError()
+    try:
+        with nogil:
+            for i in range(n):
+                frame[i] = h.expose_raw(new_struct(h, node))   # the OASR list owns the count
+            for i in range(0, n, keep_every):
+                roots[nroots] = frame[i]
+                nroots += 1
+            h.collect_raw(roots, nroots)
+        return [roots[i] for i in range(nroots)]
+    finally:
+        free(frame)
+        free(roots)
+
+
+def collect_with(Heap h, list raws):
+    """collect_raw with an arbitrary root list (bad roots must raise, not corrupt)."""
+    cdef uint32_t* roots = <uint32_t*>malloc((len(raws) + 1) * sizeof(uint32_t))
+    cdef Py_ssize_t i
+    if roots == NULL:
+        raise MemoryError()
+    try:
+        for i in range(len(raws)):
+            roots[i] = raws[i]
+        h.collect_raw(roots, len(raws))
+    finally:
+        free(roots)
+
+
+def no_gc_then_collect(Heap h):
+    """collect_raw inside a C-level no-GC scope raises NoGcScopeError."""
+    h.no_gc_enter()
+    try:
+        h.collect_raw(NULL, 0)
+    finally:
+        h.no_gc_exit()
