@@ -171,6 +171,8 @@ def guest_collect(Heap h, uint32_t node, int n, int keep_every):
     cdef uint32_t* frame = <uint32_t*>malloc(n * sizeof(uint32_t))
     cdef uint32_t* roots = <uint32_t*>malloc(n * sizeof(uint32_t))
     cdef int i, nroots = 0
+    if keep_every < 1:
+        raise ValueError("keep_every must be >= 1")
     if frame == NULL or roots == NULL:
         free(frame)
         free(roots)
@@ -179,9 +181,11 @@ def guest_collect(Heap h, uint32_t node, int n, int keep_every):
         with nogil:
             for i in range(n):
                 frame[i] = h.expose_raw(new_struct(h, node))   # the OASR list owns the count
-            for i in range(0, n, keep_every):
+            i = 0
+            while i < n:
                 roots[nroots] = frame[i]
                 nroots += 1
+                i += keep_every
             h.collect_raw(roots, nroots)
         return [roots[i] for i in range(nroots)]
     finally:
