@@ -88,6 +88,17 @@ cdef inline int slot_dec(Heap h, gcref_t r) except -1 nogil:
     return 0
 
 
+cdef int64_t c_int(object v, str what, str name) except? -2:
+    """An int argument as a C integer, for range checks in C. Values beyond int64 come back
+    as -1 (negative) or INT64_MAX, which every caller rejects as out of range."""
+    if not isinstance(v, int):
+        raise TypeError(f"{what}: {name} must be an int, got {type(v).__name__} {v!r}")
+    try:
+        return v
+    except OverflowError:
+        return -1 if v < 0 else 0x7FFFFFFFFFFFFFFF
+
+
 cdef str kind_name(uint32_t kind):
     if kind == KIND_STRUCT:
         return "struct"
@@ -308,6 +319,7 @@ cdef inline bint is_leaf(Heap h, ObjectHeader* hdr) noexcept nogil:
 # ==== The heap =============================================================================
 
 @cython.no_gc_clear
+@cython.auto_pickle(False)
 cdef class Heap:
     """A garbage-collected heap of Wasm GC objects typed by `registry`.
 
@@ -350,6 +362,10 @@ cdef class Heap:
         grow_buffer(&self.to_free, &self.free_cap, 4096)
         if initial_size:
             self.grow_to(((initial_size + PAGE_SIZE - 1) // PAGE_SIZE) * PAGE_SIZE)
+
+    def __init__(self, registry, *, max_size=MAX_HEAP_SIZE, initial_size=0):
+        # Everything happens in __cinit__; this gives the class its real signature.
+        pass
 
     def __dealloc__(self):
         self.release_memory()
@@ -753,6 +769,12 @@ cdef class Heap:
         """Return the queued blocks to the free list (zeal: poison them first)."""
         cdef size_t i, n = self.free_n // 2
         cdef size_t s, g, nbytes = 0
+        if not GC_ZEAL and n == 1 and fl_free_next_to_bump(&self.fl, self.to_free[0],
+                                                           self.to_free[1]):
+            self.objects_freed += 1
+            self.bytes_freed += <size_t>self.to_free[1] << GRANULE_SHIFT
+            self.free_n = 0
+            return 0
         for i in range(n):
             s = self.to_free[2 * i]
             g = self.to_free[2 * i + 1]
@@ -977,18 +999,18 @@ cdef class Heap:
 
     cdef const TypeInfo* type_arg(self, object type_index, int kind, str what) except NULL:
         cdef const TypeInfo* ti
-        if not isinstance(type_index, int):
-            raise TypeError(f"{what}: type index must be an int, got "
-                            f"{type(type_index).__name__} {type_index!r}")
-        if type_index < 0 or type_index >= MAX_TYPE_INDEX:
+        cdef int64_t t = c_int(type_index, what, "type index")
+        if t < 0 or t >= MAX_TYPE_INDEX:
             raise OverflowError(f"{what}: type index {type_index!r} is out of range")
         self.check_open()
         # Look only: the heap takes its hold on the type when an object is actually made, so
         # a rejected call leaves no trace.
-        if type_index < self.ntypes and self.types[<uint32_t>type_index] != NULL:
-            ti = self.types[<uint32_t>type_index]
+        if <uint64_t>t < self.ntypes and self.types[<uint32_t>t] != NULL:
+            ti = self.types[<uint32_t>t]
+            if ti.kind == kind:
+                return ti
         else:
-            ti = self.registry.type_info(type_index)
+            ti = self.registry.type_info(<uint32_t>t)
             if ti == NULL:
                 raise UnknownTypeError(f"{what}: type index {type_index} is not registered")
             if ti.kind == COMPOSITE_FUNC:
@@ -1022,8 +1044,9 @@ cdef class Heap:
         try:
             for i in range(n):
                 convert_value(self, &ti.fields[i], vals[i], stage + i * 16, "struct_new")
-            self.type_record(type_index)
-            r = self.alloc_object(ti.size, KIND_STRUCT, type_index)
+            if ti.index >= self.ntypes or self.types[ti.index] == NULL:
+                self.type_record(ti.index)
+            r = self.alloc_object(ti.size, KIND_STRUCT, ti.index)
             for i in range(n):
                 f = &ti.fields[i]
                 if f.is_gc_ref:
@@ -1036,13 +1059,11 @@ cdef class Heap:
 
     cdef const FieldInfo* field_arg(self, gcref_t r, object field, str what) except NULL:
         cdef const TypeInfo* ti = self.types[hdr_of(self, r).type_index]
-        if not isinstance(field, int):
-            raise TypeError(f"{what}: field index must be an int, got {type(field).__name__} "
-                            f"{field!r}")
-        if field < 0 or field >= ti.nfields:
+        cdef int64_t i = c_int(field, what, "field index")
+        if i < 0 or i >= ti.nfields:
             raise IndexError(f"{what}: field {field!r} is out of range for struct type "
                              f"{ti.index} with {ti.nfields} fields")
-        return &ti.fields[<uint32_t>field]
+        return &ti.fields[<uint32_t>i]
 
     def struct_get(self, ref, field, *, bint signed=False):
         """Read a field. Packed (i8/i16) fields read unsigned unless `signed`; i32 and i64
@@ -1066,11 +1087,10 @@ cdef class Heap:
     # ==== Python API: arrays ==========================================================
 
     cdef uint32_t length_arg(self, object n, str what, str name) except? 0xFFFFFFFF:
-        if not isinstance(n, int):
-            raise TypeError(f"{what}: {name} must be an int, got {type(n).__name__} {n!r}")
-        if n < 0 or n > 0xFFFFFFFF:
+        cdef int64_t v = c_int(n, what, name)
+        if v < 0 or v > 0xFFFFFFFF:
             raise OverflowError(f"{what}: {name} {n!r} is out of range [0, 2**32)")
-        return n
+        return <uint32_t>v
 
     cdef int fill_elems(self, gcref_t arr, const FieldInfo* f, uint32_t start, uint32_t count,
                         const uint8_t* value) except -1 nogil:
@@ -1141,23 +1161,21 @@ cdef class Heap:
 
     cdef uint32_t index_arg(self, gcref_t r, object index, str what) except? 0xFFFFFFFF:
         cdef uint32_t length = (<ArrayHeader*>(self.base + r)).length
-        if not isinstance(index, int):
-            raise TypeError(f"{what}: index must be an int, got {type(index).__name__} "
-                            f"{index!r}")
-        if index < 0 or index >= length:
+        cdef int64_t i = c_int(index, what, "index")
+        if i < 0 or i >= length:
             raise IndexError(f"{what}: index {index!r} is out of bounds for an array of "
                              f"length {length}")
-        return index
+        return <uint32_t>i
 
     cdef uint32_t range_arg(self, gcref_t r, object start, object count,
                             str what) except? 0xFFFFFFFF:
         cdef uint32_t length = (<ArrayHeader*>(self.base + r)).length
-        if not isinstance(start, int) or not isinstance(count, int):
-            raise TypeError(f"{what}: start and count must be ints, got {start!r}, {count!r}")
-        if start < 0 or count < 0 or start + count > length:
+        cdef int64_t s = c_int(start, what, "start")
+        cdef int64_t n = c_int(count, what, "count")
+        if s < 0 or n < 0 or s > length or n > length - s:
             raise IndexError(f"{what}: range [{start!r}, {start!r} + {count!r}) is out of "
                              f"bounds for an array of length {length}")
-        return start
+        return <uint32_t>s
 
     cdef const FieldInfo* elem_info(self, gcref_t r) noexcept:
         return &self.types[hdr_of(self, r).type_index].fields[0]
@@ -1550,6 +1568,7 @@ cdef class Heap:
 @cython.final
 @cython.no_gc_clear
 @cython.freelist(256)
+@cython.auto_pickle(False)
 cdef class GcRef:
     """A host handle that owns one count on a heap object. Released by ``del``, ``close()``
     or leaving a ``with`` block; a released handle raises InvalidRefError when used.
@@ -1561,7 +1580,10 @@ cdef class GcRef:
     def __dealloc__(self):
         cdef Heap h = self.heap
         if h is not None and self.raw and h.base != NULL:
-            h.dec_ref(self.raw)
+            if GC_ZEAL:
+                h.dec_ref(self.raw)
+            else:
+                slot_dec(h, self.raw)
 
     def close(self):
         """Drop this handle's count now (idempotent)."""
@@ -1621,6 +1643,7 @@ cdef class GcRef:
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class I31:
     """An unboxed 31-bit signed integer ref: ``I31(v)`` for v in [-2**30, 2**30)."""
 
@@ -1653,6 +1676,7 @@ cdef class I31:
 
 # ==== The free list on its own, for property tests ========================================
 
+@cython.auto_pickle(False)
 cdef class _FreeListForTests:
     """The heap's free list without memory or objects: blocks are (offset, nbytes)."""
     cdef FreeList fl
@@ -1661,6 +1685,9 @@ cdef class _FreeListForTests:
     def __cinit__(self, size_t max_bytes):
         fl_init(&self.fl, max_bytes >> GRANULE_SHIFT)
         self.live = {}
+
+    def __init__(self, max_bytes):
+        pass
 
     def __dealloc__(self):
         fl_destroy(&self.fl)
