@@ -106,6 +106,7 @@ cdef class Heap:
     cdef int oasr_drop(self, gcref_t r) except -1 nogil
     cdef int cascade(self, gcref_t r) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
+    cdef int zeal_check_free_list(self) except -1 nogil
     cdef int release_host_data(self) except -1
     cdef void ext_add(self, gcref_t r, int delta) noexcept nogil
 

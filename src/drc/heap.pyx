@@ -515,6 +515,8 @@ cdef class Heap:
             if next_set(self.fl.free_bits, p, p + g) < p + g:
                 with gil:
                     raise HeapCorruptionError(f"offset {r}: allocated block overlaps free space")
+            if (self.objects_allocated & 4095) == 0:
+                self.zeal_check_free_list()
         hdr = <ObjectHeader*>(self.base + r)
         hdr.kind_bits = kind_bits
         hdr.type_index = type_index
@@ -765,6 +767,16 @@ cdef class Heap:
                 self.release_host_data()
         return 0
 
+    cdef int zeal_check_free_list(self) except -1 nogil:
+        """The full free-list walk (zeal runs it every 4096 allocations and cascades)."""
+        cdef size_t where = 0
+        cdef int rule = fl_check(&self.fl, &where)
+        if rule:
+            with gil:
+                raise HeapCorruptionError(
+                    f"offset {where * GRANULE}: free list: {_FL_RULES[rule]}")
+        return 0
+
     cdef int flush_frees(self) except -1 nogil:
         """Return the queued blocks to the free list (zeal: poison them first)."""
         cdef size_t i, n = self.free_n // 2
@@ -787,6 +799,8 @@ cdef class Heap:
                 memset(self.base + (s << GRANULE_SHIFT), DRC_POISON, g << GRANULE_SHIFT)
             nbytes += g
         fl_free_batch(&self.fl, self.to_free, n)
+        if GC_ZEAL and (n > 64 or (self.objects_freed & 4095) == 0):
+            self.zeal_check_free_list()
         self.objects_freed += n
         self.bytes_freed += nbytes << GRANULE_SHIFT
         self.free_n = 0
