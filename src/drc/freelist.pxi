@@ -311,6 +311,8 @@ cdef void fl_free_batch(FreeList* fl, const uint32_t* blocks, size_t n) noexcept
     a live block. Coalescing is implicit in the bitmap; afterwards each maximal run that
     gained space gets one candidate (its start and its final length)."""
     cdef size_t i, s, e, rs, re
+    cdef size_t lo = <size_t>-1
+    cdef size_t hi = 0
     cdef bint left_free, right_is_batch
     if n == 0:
         return
@@ -318,10 +320,29 @@ cdef void fl_free_batch(FreeList* fl, const uint32_t* blocks, size_t n) noexcept
     #    bit set is the first granule of a block in this batch.
     for i in range(n):
         s = blocks[2 * i]
-        set_range(fl.free_bits, s, s + blocks[2 * i + 1])
+        e = s + blocks[2 * i + 1]
+        set_range(fl.free_bits, s, e)
         fl.free_granules += blocks[2 * i + 1]
+        if s < lo:
+            lo = s
+        if e > hi:
+            hi = e
     # 2. Blocks next to the bump region join it.
     fl_absorb_into_bump(fl)
+    if hi - lo <= 256 * n:
+        # A dense batch (a dropped tree, a chain allocated in order): walking the bitmap over
+        # its span, a word at a time, is cheaper than looking at each block. Runs in the span
+        # that gained nothing get a duplicate candidate, which is harmless.
+        s = next_set(fl.free_bits, lo, hi)
+        while s < hi:
+            rs = run_start(fl.free_bits, s) if s == lo else s
+            re = next_clear(fl.free_bits, s, fl.end)
+            fl_push(fl, rs, re - rs)
+            s = next_set(fl.free_bits, re, hi)
+        for i in range(n):
+            bit_clear(fl.start_bits, blocks[2 * i])
+        fl_maybe_rebuild(fl)
+        return
     # 3. One candidate per run: recorded by the block that starts the run, and by the block
     #    whose right neighbour is not another block of this batch (so a run that grew on its
     #    left, or joined older free space, is recorded with its full length).
