@@ -150,7 +150,7 @@ def test_issue_lost_bump_region_regression():
 @settings(max_examples=200)
 @given(st.data())
 def test_random_interleavings_keep_the_invariants(data):
-    capacity = data.draw(st.sampled_from([4096, 16384, 65536]))
+    capacity = data.draw(st.sampled_from([4096, 16384, 65536, 1 << 19]))
     fl = FreeList(1 << 20)
     fl.add_capacity(capacity)
     live: dict[int, int] = {}
@@ -164,7 +164,10 @@ def test_random_interleavings_keep_the_invariants(data):
                 live[off] = (size + 15) & ~15
         elif kind < 9:
             keys = sorted(live)
-            batch = keys[pick % len(keys):][: 1 + pick % 7]
+            if pick & 1:                                 # neighbours: a dense batch
+                batch = keys[pick % len(keys):][: 1 + pick % 7]
+            else:                                        # spread out: a sparse batch
+                batch = keys[pick % len(keys)::1 + pick % 5][: 2 + pick % 5]
             fl.free(*batch)
             for off in batch:
                 del live[off]
@@ -178,6 +181,20 @@ def test_random_interleavings_keep_the_invariants(data):
     check(fl, {})
     assert fl.regions() == [(16, capacity - 16)]
     assert fl.alloc(capacity - 16) == 16
+
+
+def test_sparse_batch_records_each_run():
+    # Blocks far apart in one batch take the per-block path (the span is too wide to walk).
+    fl = fresh(1 << 20)
+    blocks = [fl.alloc(64) for _ in range(4000)]
+    fl.alloc(fl.free_bytes)
+    picked = blocks[10::1000] + [blocks[11], blocks[1012]]
+    fl.free(*picked)
+    fl.check()
+    regions = fl.regions()
+    assert (blocks[10], 128) in regions and (blocks[1010], 64) in regions
+    assert fl.alloc(128) in (blocks[10], blocks[1010])
+    fl.check()
 
 
 def test_stale_candidates_are_bounded():
