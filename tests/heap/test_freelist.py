@@ -208,3 +208,24 @@ def test_stale_candidates_are_bounded():
         live[i] = fl.alloc(16 * rng.randint(1, 32))
     assert fl.candidates <= 2 * fl.free_bytes // 16 + 4096
     fl.check()
+
+
+def test_issue_13067_huge_requests_do_not_overflow():
+    """Wasmtime #13067: `bump_ptr + size` overflowed in the free list. Requests near and past
+    the 32-bit limit must simply not fit."""
+    fl = fresh(1 << 16, 1 << 20)
+    assert fl.alloc((1 << 32) - 16) is None
+    assert fl.alloc(1 << 40) is None
+    assert fl.alloc(1 << 16) is None                 # one granule too many (index 0 reserved)
+    assert fl.alloc((1 << 16) - 16) == 16
+    fl.check()
+
+
+def test_pr_10589_capacity_too_small_for_the_first_allocation():
+    """Wasmtime PR #10589: adding capacity smaller than a block, then more."""
+    fl = FreeList(1 << 12)
+    fl.add_capacity(20)                              # granule 0 plus 4 bytes: nothing usable
+    assert fl.usable_bytes == 0 and fl.alloc(16) is None
+    fl.add_capacity(48)
+    assert fl.usable_bytes == 32 and fl.alloc(32) == 16
+    fl.check()
