@@ -74,6 +74,8 @@ cdef class Heap:
     cdef uint32_t* to_free              # (first granule, granules) pairs to free
     cdef size_t free_n
     cdef size_t free_cap
+    cdef size_t batch_lo                # granule span [batch_lo, batch_hi) of the queued blocks
+    cdef size_t batch_hi
     cdef bint in_cascade                # a cascade is running (re-entry would corrupt buffers)
 
     cdef object __weakref__

@@ -291,10 +291,26 @@ cdef inline int cascade_push(Heap h, gcref_t c) except -1 nogil:
 
 
 cdef inline int queue_free(Heap h, gcref_t x, ObjectHeader* hdr) except -1 nogil:
+    """A dead object whose fields have been read: its block becomes free space now, and is
+    recorded for the batch's bookkeeping (flush_frees)."""
+    cdef size_t s = x >> GRANULE_SHIFT
+    cdef size_t g = granules_of(hdr.object_size)
     if h.free_n + 2 > h.free_cap:
         grow_buffer(&h.to_free, &h.free_cap, h.free_n + 2)
-    h.to_free[h.free_n] = x >> GRANULE_SHIFT
-    h.to_free[h.free_n + 1] = <uint32_t>granules_of(hdr.object_size)
+    if GC_ZEAL:
+        if not bit_get(h.fl.start_bits, s) or next_set(h.fl.free_bits, s, s + g) < s + g:
+            with gil:
+                raise HeapCorruptionError(f"offset {x}: freeing a block that is not a live "
+                                          "object (double free)")
+        h.ext_counts[s] = 0
+        memset(h.base + x, DRC_POISON, g << GRANULE_SHIFT)
+    fl_mark_free(&h.fl, s, g)
+    if s < h.batch_lo:
+        h.batch_lo = s
+    if s + g > h.batch_hi:
+        h.batch_hi = s + g
+    h.to_free[h.free_n] = <uint32_t>s
+    h.to_free[h.free_n + 1] = <uint32_t>g
     h.free_n += 2
     return 0
 
@@ -358,6 +374,7 @@ cdef class Heap:
             if <void*>self.ext_counts == MAP_FAILED:
                 self.ext_counts = NULL
                 raise MemoryError("cannot map the zeal count table")
+        self.batch_lo = <size_t>-1
         grow_buffer(&self.stack, &self.stack_cap, 4096)
         grow_buffer(&self.to_free, &self.free_cap, 4096)
         if initial_size:
@@ -778,32 +795,19 @@ cdef class Heap:
         return 0
 
     cdef int flush_frees(self) except -1 nogil:
-        """Return the queued blocks to the free list (zeal: poison them first)."""
+        """Finish the batch of blocks queue_free marked free (coalescing, candidates)."""
         cdef size_t i, n = self.free_n // 2
-        cdef size_t s, g, nbytes = 0
-        if not GC_ZEAL and n == 1 and fl_free_next_to_bump(&self.fl, self.to_free[0],
-                                                           self.to_free[1]):
-            self.objects_freed += 1
-            self.bytes_freed += <size_t>self.to_free[1] << GRANULE_SHIFT
-            self.free_n = 0
-            return 0
+        cdef size_t nbytes = 0
         for i in range(n):
-            s = self.to_free[2 * i]
-            g = self.to_free[2 * i + 1]
-            if GC_ZEAL:
-                if not bit_get(self.fl.start_bits, s):
-                    with gil:
-                        raise HeapCorruptionError(f"offset {s << GRANULE_SHIFT}: freeing a "
-                                                  "block that is not a live object (double free)")
-                self.ext_counts[s] = 0
-                memset(self.base + (s << GRANULE_SHIFT), DRC_POISON, g << GRANULE_SHIFT)
-            nbytes += g
-        fl_free_batch(&self.fl, self.to_free, n)
+            nbytes += self.to_free[2 * i + 1]
+        fl_finish_batch(&self.fl, self.to_free, n, self.batch_lo, self.batch_hi)
         if GC_ZEAL and (n > 64 or (self.objects_freed & 4095) == 0):
             self.zeal_check_free_list()
         self.objects_freed += n
         self.bytes_freed += nbytes << GRANULE_SHIFT
         self.free_n = 0
+        self.batch_lo = <size_t>-1
+        self.batch_hi = 0
         return 0
 
     cdef int release_host_data(self) except -1:
