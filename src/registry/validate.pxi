@@ -4,6 +4,12 @@
 # equivalence is plain equality and declared subtyping is a walk of short chains.
 
 
+# Wasm engines' limit on supertype chains (wasmparser's MAX_WASM_SUBTYPING_DEPTH); it also
+# bounds each record's display, which would otherwise grow quadratically over a long chain.
+cdef enum:
+    MAX_SUBTYPING_DEPTH = 63
+
+
 @cython.final
 @cython.auto_pickle(False)
 cdef class _Ctx:
@@ -104,7 +110,12 @@ cdef int _validate_group(TypeRegistry reg, tuple ktypes, Py_ssize_t start,
         if st.supertype is None:
             ctx.chains.append((-1 - j,))
         else:
-            ctx.chains.append(ctx.chain(st.supertype) + (-1 - j,))
+            chain = ctx.chain(st.supertype) + (-1 - j,)
+            if len(chain) - 1 > MAX_SUBTYPING_DEPTH:
+                raise InvalidTypeError(
+                    f"{_label(start, j)}: {len(chain) - 1} supertypes above it (rule: "
+                    f"subtyping depth is at most {MAX_SUBTYPING_DEPTH})")
+            ctx.chains.append(chain)
     for j in range(n):
         st = ktypes[j]
         c = st.composite

@@ -176,6 +176,12 @@ def test_hierarchies_do_not_mix(reg):
     rejects(reg, [S(RefType(FUNC), final=False), S(RefType(NONE), sup=0)], "field 0")
 
 
+def test_subtyping_depth_limit(reg):
+    chain = [S(final=False)] + [S(final=False, sup=i) for i in range(63)]
+    accepts(reg, chain)
+    rejects(reg, chain + [S(sup=63)], "type 64", "depth")
+
+
 def test_recursive_supertype_within_a_group(reg):
     # A type and its subtype in one group, each referring to the other.
     accepts(reg, [RecGroup([S(RefType(1), final=False), S(RefType(1), I32, sup=0)])])
