@@ -99,7 +99,7 @@ arr = h.array_new_fixed(i32s.index, [5, 6, 7])
 assert d.array_elems(h, arr.raw) == [5, 6, 7]
 n, checked, secs = d.binary_trees(h, node, 6)
 assert n == checked and n > 0
-assert d.alloc_free_ns(h, node, 1000) > 0
+assert d.alloc_free_ns(h, node, 1000) > 0 and d.barrier_ns(h, node, 1000) > 0
 del g, arr
 h.verify()
 assert h.stats()["live_objects"] == 0

@@ -310,18 +310,53 @@ cdef void fl_free_batch(FreeList* fl, const uint32_t* blocks, size_t n) noexcept
     """Free n blocks given as (first granule, granules) pairs. The caller guarantees each is
     a live block. Coalescing is implicit in the bitmap; afterwards each maximal run that
     gained space gets one candidate (its start and its final length)."""
+    cdef size_t i, s, e
+    cdef size_t lo = <size_t>-1
+    cdef size_t hi = 0
+    if n == 0:
+        return
+    for i in range(n):
+        s = blocks[2 * i]
+        e = s + blocks[2 * i + 1]
+        fl_mark_free(fl, s, e - s)
+        if s < lo:
+            lo = s
+        if e > hi:
+            hi = e
+    fl_finish_batch(fl, blocks, n, lo, hi)
+
+
+cdef inline void fl_mark_free(FreeList* fl, size_t s, size_t g) noexcept nogil:
+    """Step 1 of a batch free (the cascade does it as each object dies): mark the block
+    free. Its start bit stays set until fl_finish_batch: a free granule with its start bit
+    set is the first granule of a block in the current batch."""
+    set_range(fl.free_bits, s, s + g)
+    fl.free_granules += g
+
+
+cdef void fl_finish_batch(FreeList* fl, const uint32_t* blocks, size_t n, size_t lo,
+                          size_t hi) noexcept nogil:
+    """The rest of a batch free, once every block is marked: [lo, hi) spans the blocks."""
     cdef size_t i, s, e, rs, re
     cdef bint left_free, right_is_batch
     if n == 0:
         return
-    # 1. Mark every block free. Start bits stay set for now: a free granule with its start
-    #    bit set is the first granule of a block in this batch.
-    for i in range(n):
-        s = blocks[2 * i]
-        set_range(fl.free_bits, s, s + blocks[2 * i + 1])
-        fl.free_granules += blocks[2 * i + 1]
     # 2. Blocks next to the bump region join it.
     fl_absorb_into_bump(fl)
+    if hi - lo <= 256 * n:
+        # A dense batch (a dropped tree, a chain allocated in order): walking the bitmap over
+        # its span, a word at a time, is cheaper than looking at each block. Runs in the span
+        # that gained nothing get a duplicate candidate, which is harmless.
+        s = next_set(fl.free_bits, lo, hi)
+        while s < hi:
+            rs = run_start(fl.free_bits, s) if s == lo else s
+            re = next_clear(fl.free_bits, s, fl.end)
+            fl_push(fl, rs, re - rs)
+            s = next_set(fl.free_bits, re, hi)
+        for i in range(n):
+            bit_clear(fl.start_bits, blocks[2 * i])
+        fl_maybe_rebuild(fl)
+        return
     # 3. One candidate per run: recorded by the block that starts the run, and by the block
     #    whose right neighbour is not another block of this batch (so a run that grew on its
     #    left, or joined older free space, is recorded with its full length).

@@ -86,6 +86,8 @@ cdef class Heap:
     cdef uint32_t* to_free              # (first granule, granules) pairs to free
     cdef size_t free_n
     cdef size_t free_cap
+    cdef size_t batch_lo                # granule span [batch_lo, batch_hi) of the queued blocks
+    cdef size_t batch_hi
     cdef bint in_cascade                # a cascade is running (re-entry would corrupt buffers)
 
     # ---- collection (collector.pxi): roots, canary, policy ----
@@ -139,6 +141,7 @@ cdef class Heap:
     cdef int oasr_drop(self, gcref_t r) except -1 nogil
     cdef int cascade(self, gcref_t r) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
+    cdef int zeal_check_free_list(self) except -1 nogil
     cdef int release_host_data(self) except -1
     cdef void ext_add(self, gcref_t r, int delta) noexcept nogil
 

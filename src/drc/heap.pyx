@@ -93,6 +93,17 @@ cdef inline int slot_dec(Heap h, gcref_t r) except -1 nogil:
     return 0
 
 
+cdef int64_t c_int(object v, str what, str name) except? -2:
+    """An int argument as a C integer, for range checks in C. Values beyond int64 come back
+    as -1 (negative) or INT64_MAX, which every caller rejects as out of range."""
+    if not isinstance(v, int):
+        raise TypeError(f"{what}: {name} must be an int, got {type(v).__name__} {v!r}")
+    try:
+        return v
+    except OverflowError:
+        return -1 if v < 0 else 0x7FFFFFFFFFFFFFFF
+
+
 cdef str kind_name(uint32_t kind):
     if kind == KIND_STRUCT:
         return "struct"
@@ -285,10 +296,26 @@ cdef inline int cascade_push(Heap h, gcref_t c) except -1 nogil:
 
 
 cdef inline int queue_free(Heap h, gcref_t x, ObjectHeader* hdr) except -1 nogil:
+    """A dead object whose fields have been read: its block becomes free space now, and is
+    recorded for the batch's bookkeeping (flush_frees)."""
+    cdef size_t s = x >> GRANULE_SHIFT
+    cdef size_t g = granules_of(hdr.object_size)
     if h.free_n + 2 > h.free_cap:
         grow_buffer(&h.to_free, &h.free_cap, h.free_n + 2)
-    h.to_free[h.free_n] = x >> GRANULE_SHIFT
-    h.to_free[h.free_n + 1] = <uint32_t>granules_of(hdr.object_size)
+    if GC_ZEAL:
+        if not bit_get(h.fl.start_bits, s) or next_set(h.fl.free_bits, s, s + g) < s + g:
+            with gil:
+                raise HeapCorruptionError(f"offset {x}: freeing a block that is not a live "
+                                          "object (double free)")
+        h.ext_counts[s] = 0
+        memset(h.base + x, DRC_POISON, g << GRANULE_SHIFT)
+    fl_mark_free(&h.fl, s, g)
+    if s < h.batch_lo:
+        h.batch_lo = s
+    if s + g > h.batch_hi:
+        h.batch_hi = s + g
+    h.to_free[h.free_n] = <uint32_t>s
+    h.to_free[h.free_n + 1] = <uint32_t>g
     h.free_n += 2
     return 0
 
@@ -313,6 +340,7 @@ cdef inline bint is_leaf(Heap h, ObjectHeader* hdr) noexcept nogil:
 # ==== The heap =============================================================================
 
 @cython.no_gc_clear
+@cython.auto_pickle(False)
 cdef class Heap:
     """A garbage-collected heap of Wasm GC objects typed by `registry`.
 
@@ -360,10 +388,15 @@ cdef class Heap:
             if <void*>self.ext_counts == MAP_FAILED:
                 self.ext_counts = NULL
                 raise MemoryError("cannot map the zeal count table")
+        self.batch_lo = <size_t>-1
         grow_buffer(&self.stack, &self.stack_cap, 4096)
         grow_buffer(&self.to_free, &self.free_cap, 4096)
         if initial_size:
             self.grow_to(((initial_size + PAGE_SIZE - 1) // PAGE_SIZE) * PAGE_SIZE)
+
+    def __init__(self, registry, *, max_size=MAX_HEAP_SIZE, initial_size=0):
+        # Everything happens in __cinit__; this gives the class its real signature.
+        pass
 
     def __dealloc__(self):
         self.release_memory()
@@ -506,6 +539,8 @@ cdef class Heap:
             if next_set(self.fl.free_bits, p, p + g) < p + g:
                 with gil:
                     raise HeapCorruptionError(f"offset {r}: allocated block overlaps free space")
+            if (self.objects_allocated & 4095) == 0:
+                self.zeal_check_free_list()
         hdr = <ObjectHeader*>(self.base + r)
         hdr.kind_bits = kind_bits
         hdr.type_index = type_index
@@ -758,25 +793,30 @@ cdef class Heap:
                 self.release_host_data()
         return 0
 
+    cdef int zeal_check_free_list(self) except -1 nogil:
+        """The full free-list walk (zeal runs it every 4096 allocations and cascades)."""
+        cdef size_t where = 0
+        cdef int rule = fl_check(&self.fl, &where)
+        if rule:
+            with gil:
+                raise HeapCorruptionError(
+                    f"offset {where * GRANULE}: free list: {_FL_RULES[rule]}")
+        return 0
+
     cdef int flush_frees(self) except -1 nogil:
-        """Return the queued blocks to the free list (zeal: poison them first)."""
+        """Finish the batch of blocks queue_free marked free (coalescing, candidates)."""
         cdef size_t i, n = self.free_n // 2
-        cdef size_t s, g, nbytes = 0
+        cdef size_t nbytes = 0
         for i in range(n):
-            s = self.to_free[2 * i]
-            g = self.to_free[2 * i + 1]
-            if GC_ZEAL:
-                if not bit_get(self.fl.start_bits, s):
-                    with gil:
-                        raise HeapCorruptionError(f"offset {s << GRANULE_SHIFT}: freeing a "
-                                                  "block that is not a live object (double free)")
-                self.ext_counts[s] = 0
-                memset(self.base + (s << GRANULE_SHIFT), DRC_POISON, g << GRANULE_SHIFT)
-            nbytes += g
-        fl_free_batch(&self.fl, self.to_free, n)
+            nbytes += self.to_free[2 * i + 1]
+        fl_finish_batch(&self.fl, self.to_free, n, self.batch_lo, self.batch_hi)
+        if GC_ZEAL and (n > 64 or (self.objects_freed & 4095) == 0):
+            self.zeal_check_free_list()
         self.objects_freed += n
         self.bytes_freed += nbytes << GRANULE_SHIFT
         self.free_n = 0
+        self.batch_lo = <size_t>-1
+        self.batch_hi = 0
         return 0
 
     cdef int release_host_data(self) except -1:
@@ -993,18 +1033,18 @@ cdef class Heap:
 
     cdef const TypeInfo* type_arg(self, object type_index, int kind, str what) except NULL:
         cdef const TypeInfo* ti
-        if not isinstance(type_index, int):
-            raise TypeError(f"{what}: type index must be an int, got "
-                            f"{type(type_index).__name__} {type_index!r}")
-        if type_index < 0 or type_index >= MAX_TYPE_INDEX:
+        cdef int64_t t = c_int(type_index, what, "type index")
+        if t < 0 or t >= MAX_TYPE_INDEX:
             raise OverflowError(f"{what}: type index {type_index!r} is out of range")
         self.check_open()
         # Look only: the heap takes its hold on the type when an object is actually made, so
         # a rejected call leaves no trace.
-        if type_index < self.ntypes and self.types[<uint32_t>type_index] != NULL:
-            ti = self.types[<uint32_t>type_index]
+        if <uint64_t>t < self.ntypes and self.types[<uint32_t>t] != NULL:
+            ti = self.types[<uint32_t>t]
+            if ti.kind == kind:
+                return ti
         else:
-            ti = self.registry.type_info(type_index)
+            ti = self.registry.type_info(<uint32_t>t)
             if ti == NULL:
                 raise UnknownTypeError(f"{what}: type index {type_index} is not registered")
             if ti.kind == COMPOSITE_FUNC:
@@ -1038,8 +1078,9 @@ cdef class Heap:
         try:
             for i in range(n):
                 convert_value(self, &ti.fields[i], vals[i], stage + i * 16, "struct_new")
-            self.type_record(type_index)
-            r = self.alloc_object(ti.size, KIND_STRUCT, type_index)
+            if ti.index >= self.ntypes or self.types[ti.index] == NULL:
+                self.type_record(ti.index)
+            r = self.alloc_object(ti.size, KIND_STRUCT, ti.index)
             for i in range(n):
                 f = &ti.fields[i]
                 if f.is_gc_ref:
@@ -1052,13 +1093,11 @@ cdef class Heap:
 
     cdef const FieldInfo* field_arg(self, gcref_t r, object field, str what) except NULL:
         cdef const TypeInfo* ti = self.types[hdr_of(self, r).type_index]
-        if not isinstance(field, int):
-            raise TypeError(f"{what}: field index must be an int, got {type(field).__name__} "
-                            f"{field!r}")
-        if field < 0 or field >= ti.nfields:
+        cdef int64_t i = c_int(field, what, "field index")
+        if i < 0 or i >= ti.nfields:
             raise IndexError(f"{what}: field {field!r} is out of range for struct type "
                              f"{ti.index} with {ti.nfields} fields")
-        return &ti.fields[<uint32_t>field]
+        return &ti.fields[<uint32_t>i]
 
     def struct_get(self, ref, field, *, bint signed=False):
         """Read a field. Packed (i8/i16) fields read unsigned unless `signed`; i32 and i64
@@ -1082,11 +1121,10 @@ cdef class Heap:
     # ==== Python API: arrays ==========================================================
 
     cdef uint32_t length_arg(self, object n, str what, str name) except? 0xFFFFFFFF:
-        if not isinstance(n, int):
-            raise TypeError(f"{what}: {name} must be an int, got {type(n).__name__} {n!r}")
-        if n < 0 or n > 0xFFFFFFFF:
+        cdef int64_t v = c_int(n, what, name)
+        if v < 0 or v > 0xFFFFFFFF:
             raise OverflowError(f"{what}: {name} {n!r} is out of range [0, 2**32)")
-        return n
+        return <uint32_t>v
 
     cdef int fill_elems(self, gcref_t arr, const FieldInfo* f, uint32_t start, uint32_t count,
                         const uint8_t* value) except -1 nogil:
@@ -1157,23 +1195,21 @@ cdef class Heap:
 
     cdef uint32_t index_arg(self, gcref_t r, object index, str what) except? 0xFFFFFFFF:
         cdef uint32_t length = (<ArrayHeader*>(self.base + r)).length
-        if not isinstance(index, int):
-            raise TypeError(f"{what}: index must be an int, got {type(index).__name__} "
-                            f"{index!r}")
-        if index < 0 or index >= length:
+        cdef int64_t i = c_int(index, what, "index")
+        if i < 0 or i >= length:
             raise IndexError(f"{what}: index {index!r} is out of bounds for an array of "
                              f"length {length}")
-        return index
+        return <uint32_t>i
 
     cdef uint32_t range_arg(self, gcref_t r, object start, object count,
                             str what) except? 0xFFFFFFFF:
         cdef uint32_t length = (<ArrayHeader*>(self.base + r)).length
-        if not isinstance(start, int) or not isinstance(count, int):
-            raise TypeError(f"{what}: start and count must be ints, got {start!r}, {count!r}")
-        if start < 0 or count < 0 or start + count > length:
+        cdef int64_t s = c_int(start, what, "start")
+        cdef int64_t n = c_int(count, what, "count")
+        if s < 0 or n < 0 or s > length or n > length - s:
             raise IndexError(f"{what}: range [{start!r}, {start!r} + {count!r}) is out of "
                              f"bounds for an array of length {length}")
-        return start
+        return <uint32_t>s
 
     cdef const FieldInfo* elem_info(self, gcref_t r) noexcept:
         return &self.types[hdr_of(self, r).type_index].fields[0]
@@ -1726,6 +1762,7 @@ cdef class Heap:
 @cython.final
 @cython.no_gc_clear
 @cython.freelist(256)
+@cython.auto_pickle(False)
 cdef class GcRef:
     """A host handle that owns one count on a heap object. Released by ``del``, ``close()``
     or leaving a ``with`` block; a released handle raises InvalidRefError when used.
@@ -1737,7 +1774,10 @@ cdef class GcRef:
     def __dealloc__(self):
         cdef Heap h = self.heap
         if h is not None and self.raw and h.base != NULL:
-            h.dec_ref(self.raw)
+            if GC_ZEAL:
+                h.dec_ref(self.raw)
+            else:
+                slot_dec(h, self.raw)
 
     def close(self):
         """Drop this handle's count now (idempotent)."""
@@ -1797,6 +1837,7 @@ cdef class GcRef:
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class I31:
     """An unboxed 31-bit signed integer ref: ``I31(v)`` for v in [-2**30, 2**30)."""
 
@@ -1829,6 +1870,7 @@ cdef class I31:
 
 # ==== The free list on its own, for property tests ========================================
 
+@cython.auto_pickle(False)
 cdef class _FreeListForTests:
     """The heap's free list without memory or objects: blocks are (offset, nbytes)."""
     cdef FreeList fl
@@ -1837,6 +1879,9 @@ cdef class _FreeListForTests:
     def __cinit__(self, size_t max_bytes):
         fl_init(&self.fl, max_bytes >> GRANULE_SHIFT)
         self.live = {}
+
+    def __init__(self, max_bytes):
+        pass
 
     def __dealloc__(self):
         fl_destroy(&self.fl)

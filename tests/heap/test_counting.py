@@ -174,3 +174,30 @@ def test_heap_growth_keeps_the_base(reg, node):
     m.release()
     del refs, a
     h.verify()
+
+
+def test_issue_9701_freeing_is_transitive(heap, node, types):
+    """Wasmtime #9701 (fixed by PR #10401): dropping an object must free what only it kept
+    alive, at once, not leave the children for a collection that never comes."""
+    arr_t = types.array(R.RefType(node))
+    leaves = [heap.struct_new(node, (None, None)) for _ in range(50)]
+    arr = heap.array_new_fixed(arr_t, leaves)
+    holder = heap.struct_new(node, (heap.struct_new(node, (None, None)), None))
+    del leaves
+    assert heap.stats()["live_objects"] == 53
+    del arr
+    assert heap.stats()["live_objects"] == 2
+    del holder
+    assert heap.stats()["live_objects"] == 0
+
+
+def test_issue_13037_exposing_twice_keeps_one_oasr_count(reg, node):
+    """Wasmtime #13037: passing an object already in the OASR list to the guest again
+    leaked a count. Only the list's single count may remain."""
+    h = Heap(reg)
+    a = h.struct_new(node, (None, None))
+    for _ in range(5):
+        h.expose(a)
+    assert h.ref_count(a) == 2 and h.stats()["oasr_len"] == 1
+    h.verify()
+    h.close()

@@ -150,7 +150,7 @@ def test_issue_lost_bump_region_regression():
 @settings(max_examples=200)
 @given(st.data())
 def test_random_interleavings_keep_the_invariants(data):
-    capacity = data.draw(st.sampled_from([4096, 16384, 65536]))
+    capacity = data.draw(st.sampled_from([4096, 16384, 65536, 1 << 19]))
     fl = FreeList(1 << 20)
     fl.add_capacity(capacity)
     live: dict[int, int] = {}
@@ -164,7 +164,10 @@ def test_random_interleavings_keep_the_invariants(data):
                 live[off] = (size + 15) & ~15
         elif kind < 9:
             keys = sorted(live)
-            batch = keys[pick % len(keys):][: 1 + pick % 7]
+            if pick & 1:                                 # neighbours: a dense batch
+                batch = keys[pick % len(keys):][: 1 + pick % 7]
+            else:                                        # spread out: a sparse batch
+                batch = keys[pick % len(keys)::1 + pick % 5][: 2 + pick % 5]
             fl.free(*batch)
             for off in batch:
                 del live[off]
@@ -180,6 +183,20 @@ def test_random_interleavings_keep_the_invariants(data):
     assert fl.alloc(capacity - 16) == 16
 
 
+def test_sparse_batch_records_each_run():
+    # Blocks far apart in one batch take the per-block path (the span is too wide to walk).
+    fl = fresh(1 << 20)
+    blocks = [fl.alloc(64) for _ in range(4000)]
+    fl.alloc(fl.free_bytes)
+    picked = blocks[10::1000] + [blocks[11], blocks[1012]]
+    fl.free(*picked)
+    fl.check()
+    regions = fl.regions()
+    assert (blocks[10], 128) in regions and (blocks[1010], 64) in regions
+    assert fl.alloc(128) in (blocks[10], blocks[1010])
+    fl.check()
+
+
 def test_stale_candidates_are_bounded():
     fl = fresh(1 << 16)
     rng = random.Random(7)
@@ -190,4 +207,25 @@ def test_stale_candidates_are_bounded():
             fl.free(live[i])
         live[i] = fl.alloc(16 * rng.randint(1, 32))
     assert fl.candidates <= 2 * fl.free_bytes // 16 + 4096
+    fl.check()
+
+
+def test_issue_13067_huge_requests_do_not_overflow():
+    """Wasmtime #13067: `bump_ptr + size` overflowed in the free list. Requests near and past
+    the 32-bit limit must simply not fit."""
+    fl = fresh(1 << 16, 1 << 20)
+    assert fl.alloc((1 << 32) - 16) is None
+    assert fl.alloc(1 << 40) is None
+    assert fl.alloc(1 << 16) is None                 # one granule too many (index 0 reserved)
+    assert fl.alloc((1 << 16) - 16) == 16
+    fl.check()
+
+
+def test_pr_10589_capacity_too_small_for_the_first_allocation():
+    """Wasmtime PR #10589: adding capacity smaller than a block, then more."""
+    fl = FreeList(1 << 12)
+    fl.add_capacity(20)                              # granule 0 plus 4 bytes: nothing usable
+    assert fl.usable_bytes == 0 and fl.alloc(16) is None
+    fl.add_capacity(48)
+    assert fl.usable_bytes == 32 and fl.alloc(32) == 16
     fl.check()
