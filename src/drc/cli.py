@@ -37,8 +37,15 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from drc.bench import add_parser
+
+    add_parser(sub)
+
+
 #: Each entry adds one subcommand to the parser.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info]
+COMMANDS.append(_add_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,177 @@
+"""Tables, JSON and the plot for ``python -m drc bench``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from drc.bench.harness import DRC_DRIVERS, LABELS
+
+
+def _num(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
+    return "-" if value is None else f"{value / scale:.{digits}f}"
+
+
+def result_rows(records: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for r in records:
+        if r["status"] == "skipped":
+            rows.append([r["workload"], r["label"], str(r["size"]), "", "", "", "",
+                         "skipped: " + r["reason"].splitlines()[0]])
+            continue
+        spread = (f"{r['seconds_min']:.3f}-{r['seconds_max']:.3f}"
+                  if r["seconds_min"] is not None else "-")
+        note = "" if r["status"] == "ok" else f"FAILED: {r['reason'].splitlines()[0]}"
+        rows.append([r["workload"], r["label"], str(r["size"]), _num(r["seconds_median"], 1, 3),
+                     spread, _num(r["objects_per_second"], 1e6), _num(r["peak_rss_bytes"],
+                                                                      2**20, 0), note])
+    return rows
+
+
+HEADERS = ["workload", "driver / peer", "size", "median s", "min-max s", "M obj/s",
+           "peak RSS MiB", ""]
+
+
+def ratio_rows(ratios: list[dict[str, Any]]) -> list[list[str]]:
+    return [[r["workload"], LABELS[r["driver"]], LABELS[r["peer"]], f"{r['ratio']:.2f}x"]
+            for r in ratios]
+
+
+def budget_rows(budgets: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for b in budgets:
+        need, got = b["need"], b["measured"]
+        if b["kind"] == "rate":
+            need_text = f">= {need / 1e6:.0f} M/s"
+            got_text = "-" if got is None else f"{got / 1e6:.1f} M/s"
+        elif b["kind"] == "bytes":
+            need_text = f"<= {need}"
+            got_text = "-" if got is None else f"{got:.1f}"
+        else:
+            need_text = "(floor)" if need == 0 else f">= {need:g}x"
+            got_text = "-" if got is None else f"{got:.2f}x"
+        verdict = {True: "met", False: "MISSED", None: b.get("note", "")}[b["met"]]
+        if need == 0 and b["met"] is not None:
+            verdict = "reported"
+        rows.append([b["budget"], need_text, got_text, verdict])
+    return rows
+
+
+def print_tables(records, ratios, budgets, meta, console=None) -> None:  # type: ignore[no-untyped-def]
+    """Readable tables (rich when available, plain text otherwise)."""
+    sections = [
+        ("Results (time of the workload only; medians of fresh processes)", HEADERS,
+         result_rows(records)),
+        ("Ratios: drc objects/s over the peer's (> 1: drc is faster)",
+         ["workload", "drc driver", "peer", "ratio"], ratio_rows(ratios)),
+        ("Budgets (DESIGN §7), measured in this run", ["budget", "need", "measured", "verdict"],
+         budget_rows(budgets)),
+    ]
+    machine = (f"{meta.get('cpu', '?')}, {meta.get('cpus', '?')} CPUs, "
+               f"{meta.get('memory_bytes', 0) / 2**30:.0f} GiB; {meta.get('python', '')}; "
+               f"drc {meta.get('drc', '?')} ({'zeal' if meta.get('drc_zeal') else 'release'})")
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        print(machine)
+        for title, headers, rows in sections:
+            _plain(title, headers, rows)
+        return
+    console = console or Console()
+    console.print(machine)
+    for title, headers, rows in sections:
+        table = Table(title=title, title_justify="left")
+        for i, h in enumerate(headers):
+            table.add_column(h, justify="right" if 2 <= i <= 6 and title.startswith("Res")
+                             else "left")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+
+
+def _plain(title: str, headers: list[str], rows: list[list[str]]) -> None:
+    print(f"\n{title}")
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+              for i, h in enumerate(headers)]
+    for row in [headers, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def write_json(path: Path, records, ratios, budgets, meta) -> None:  # type: ignore[no-untyped-def]
+    data = {"machine": meta, "records": records, "ratios": ratios, "budgets": budgets}
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+def _pick(sample: dict[str, Any], *names: str) -> float | None:
+    for name in names:
+        if name in sample:
+            return float(sample[name])
+    return None
+
+
+def plot(path: Path, records: list[dict[str, Any]]) -> None:
+    """The comparison (objects/s per workload, log scale) and drc's heap over time."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise RuntimeError("--plot needs matplotlib (pip install 'drc[bench]')") from exc
+    ok = [r for r in records if r["status"] == "ok"]
+    workloads = list(dict.fromkeys(r["workload"] for r in records))
+    drivers = list(dict.fromkeys(r["driver"] for r in records))
+    timelines = [r for r in ok if r["driver"] in DRC_DRIVERS and r.get("timeline")]
+    fig, axes = plt.subplots(1, 2 if timelines else 1, figsize=(14 if timelines else 8, 5.5),
+                             squeeze=False)
+    ax = axes[0][0]
+    width = 0.8 / max(1, len(drivers))
+    for k, driver in enumerate(drivers):
+        xs, ys, lo, hi = [], [], [], []
+        for i, workload in enumerate(workloads):
+            r = next((r for r in ok if r["workload"] == workload and r["driver"] == driver),
+                     None)
+            if r is None or not r["objects_per_second"]:
+                continue
+            rate = r["objects_per_second"]
+            xs.append(i + (k - (len(drivers) - 1) / 2) * width)
+            ys.append(rate)
+            lo.append(rate - r["objects"] / r["seconds_max"])
+            hi.append(r["objects"] / r["seconds_min"] - rate)
+        if xs:
+            ax.bar(xs, ys, width, yerr=[lo, hi], label=LABELS[driver], capsize=2)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(workloads)), workloads)
+    ax.set_ylabel("objects (operations) per second, median; bars: min-max")
+    ax.set_title("Throughput, same workload in each driver and peer")
+    ax.legend(fontsize="small")
+    if timelines:
+        tax = axes[0][1]
+        cax = tax.twinx()
+        for r in timelines:
+            t = [s["t"] for s in r["timeline"]]
+            cap = [_pick(s, "capacity", "capacity_bytes") for s in r["timeline"]]
+            used = [_pick(s, "used_bytes", "used", "live_bytes") for s in r["timeline"]]
+            gcs = [_pick(s, "collections", "gc_count") for s in r["timeline"]]
+            name = f"{LABELS[r['driver']]}, {r['workload']}"
+            if any(v is not None for v in cap):
+                tax.plot(t, [v / 2**20 if v is not None else float("nan") for v in cap],
+                         label=f"capacity: {name}")
+            if any(v is not None for v in used):
+                tax.plot(t, [v / 2**20 if v is not None else float("nan") for v in used],
+                         linestyle="--", label=f"used: {name}")
+            if any(v is not None for v in gcs):
+                cax.step(t, [v if v is not None else float("nan") for v in gcs], where="post",
+                         linestyle=":", label=f"collections: {name}")
+        tax.set_xlabel("seconds into the run")
+        tax.set_ylabel("MiB")
+        cax.set_ylabel("collections so far")
+        tax.set_title("drc heap over time")
+        lines = tax.get_legend_handles_labels()
+        more = cax.get_legend_handles_labels()
+        tax.legend(lines[0] + more[0], lines[1] + more[1], fontsize="x-small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
