@@ -17,25 +17,47 @@ def result_rows(records: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for r in records:
         if r["status"] == "skipped":
-            rows.append([r["workload"], r["label"], str(r["size"]), "", "", "", "",
-                         "skipped: " + r["reason"].splitlines()[0]])
             continue
         spread = (f"{r['seconds_min']:.3f}-{r['seconds_max']:.3f}"
                   if r["seconds_min"] is not None else "-")
         note = "" if r["status"] == "ok" else f"FAILED: {r['reason'].splitlines()[0]}"
-        rows.append([r["workload"], r["label"], str(r["size"]), _num(r["seconds_median"], 1, 3),
-                     spread, _num(r["objects_per_second"], 1e6), _num(r["peak_rss_bytes"],
-                                                                      2**20, 0), note])
+        rows.append([r["workload"], r["label"], str(r["size"]), f"{r['objects']:,}",
+                     _num(r["seconds_median"], 1, 3), spread,
+                     _num(r["objects_per_second"], 1e6), _num(r["peak_rss_bytes"], 2**20, 0),
+                     note])
     return rows
 
 
-HEADERS = ["workload", "driver / peer", "size", "median s", "min-max s", "M obj/s",
+HEADERS = ["workload", "driver / peer", "size", "objects", "median s", "min-max s", "M obj/s",
            "peak RSS MiB", ""]
 
 
-def ratio_rows(ratios: list[dict[str, Any]]) -> list[list[str]]:
-    return [[r["workload"], LABELS[r["driver"]], LABELS[r["peer"]], f"{r['ratio']:.2f}x"]
-            for r in ratios]
+def skip_rows(records: list[dict[str, Any]]) -> list[list[str]]:
+    """Skipped drivers once each (a peer that only implements some workloads says so once)."""
+    seen: dict[str, list[str]] = {}
+    for r in records:
+        if r["status"] == "skipped":
+            seen.setdefault(r["label"], [])
+            if r["reason"] not in seen[r["label"]]:
+                seen[r["label"]].append(r["reason"])
+    return [[label, "; ".join(reasons)] for label, reasons in seen.items()]
+
+
+def ratio_table(records: list[dict[str, Any]],
+                ratios: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """One row per (workload, drc driver), one column per peer that ran."""
+    peers = [p for p in dict.fromkeys(r["driver"] for r in records)
+             if p not in DRC_DRIVERS and any(x["peer"] == p for x in ratios)]
+    keys = list(dict.fromkeys((x["workload"], x["driver"]) for x in ratios))
+    rows = []
+    for workload, driver in keys:
+        row = [workload, LABELS[driver]]
+        for peer in peers:
+            hit = next((x["ratio"] for x in ratios if x["workload"] == workload
+                        and x["driver"] == driver and x["peer"] == peer), None)
+            row.append("-" if hit is None else f"{hit:.2f}x")
+        rows.append(row)
+    return ["workload", "drc driver", *(LABELS[p] for p in peers)], rows
 
 
 def budget_rows(budgets: list[dict[str, Any]]) -> list[list[str]]:
@@ -60,32 +82,42 @@ def budget_rows(budgets: list[dict[str, Any]]) -> list[list[str]]:
 
 def print_tables(records, ratios, budgets, meta, console=None) -> None:  # type: ignore[no-untyped-def]
     """Readable tables (rich when available, plain text otherwise)."""
+    ratio_headers, ratio_rows = ratio_table(records, ratios)
     sections = [
         ("Results (time of the workload only; medians of fresh processes)", HEADERS,
          result_rows(records)),
-        ("Ratios: drc objects/s over the peer's (> 1: drc is faster)",
-         ["workload", "drc driver", "peer", "ratio"], ratio_rows(ratios)),
+        ("Skipped", ["driver / peer", "why"], skip_rows(records)),
+        ("Ratios: drc objects/s over the peer's (> 1: drc is faster)", ratio_headers,
+         ratio_rows),
         ("Budgets (DESIGN §7), measured in this run", ["budget", "need", "measured", "verdict"],
          budget_rows(budgets)),
     ]
     machine = (f"{meta.get('cpu', '?')}, {meta.get('cpus', '?')} CPUs, "
                f"{meta.get('memory_bytes', 0) / 2**30:.0f} GiB; {meta.get('python', '')}; "
-               f"drc {meta.get('drc', '?')} ({'zeal' if meta.get('drc_zeal') else 'release'})")
+               f"drc {meta.get('drc', '?')} ({'zeal' if meta.get('drc_zeal') else 'release'}); "
+               f"{meta.get('repeat')} repetitions, {meta.get('seconds_total', 0):.0f} s in all")
     try:
         from rich.console import Console
         from rich.table import Table
     except ImportError:
         print(machine)
         for title, headers, rows in sections:
-            _plain(title, headers, rows)
+            if rows:
+                _plain(title, headers, rows)
         return
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)
     console.print(machine)
     for title, headers, rows in sections:
+        if not rows:
+            continue
         table = Table(title=title, title_justify="left")
-        for i, h in enumerate(headers):
-            table.add_column(h, justify="right" if 2 <= i <= 6 and title.startswith("Res")
-                             else "left")
+        for h in headers:
+            table.add_column(h, justify="left" if h in ("workload", "driver / peer", "why",
+                                                        "budget", "verdict", "drc driver", "")
+                             else "right")
         for row in rows:
             table.add_row(*row)
         console.print(table)
@@ -127,21 +159,19 @@ def plot(path: Path, records: list[dict[str, Any]]) -> None:
     fig, axes = plt.subplots(1, 2 if timelines else 1, figsize=(14 if timelines else 8, 5.5),
                              squeeze=False)
     ax = axes[0][0]
-    width = 0.8 / max(1, len(drivers))
-    for k, driver in enumerate(drivers):
-        xs, ys, lo, hi = [], [], [], []
-        for i, workload in enumerate(workloads):
-            r = next((r for r in ok if r["workload"] == workload and r["driver"] == driver),
-                     None)
-            if r is None or not r["objects_per_second"]:
-                continue
+    colors = {d: f"C{i}" for i, d in enumerate(drivers)}
+    drawn: set[str] = set()
+    for i, workload in enumerate(workloads):
+        present = [r for d in drivers for r in ok
+                   if r["workload"] == workload and r["driver"] == d and r["objects_per_second"]]
+        width = 0.8 / max(1, len(present))
+        for k, r in enumerate(present):
             rate = r["objects_per_second"]
-            xs.append(i + (k - (len(drivers) - 1) / 2) * width)
-            ys.append(rate)
-            lo.append(rate - r["objects"] / r["seconds_max"])
-            hi.append(r["objects"] / r["seconds_min"] - rate)
-        if xs:
-            ax.bar(xs, ys, width, yerr=[lo, hi], label=LABELS[driver], capsize=2)
+            err = [[rate - r["objects"] / r["seconds_max"]], [r["objects"] / r["seconds_min"] - rate]]
+            label = None if r["driver"] in drawn else LABELS[r["driver"]]
+            drawn.add(r["driver"])
+            ax.bar(i + (k - (len(present) - 1) / 2) * width, rate, width, yerr=err, capsize=2,
+                   color=colors[r["driver"]], label=label)
     ax.set_yscale("log")
     ax.set_xticks(range(len(workloads)), workloads)
     ax.set_ylabel("objects (operations) per second, median; bars: min-max")
