@@ -170,13 +170,13 @@ def _registry(TypeRegistry reg, int size):
     # checks run on raw engine indices through the registry's lock-free C path.
     groups = registry_chain()
     cdef int64_t total = 0
-    cdef int r, i, j
+    cdef int i, j
     cdef uint32_t chain[MAX_CHAIN]
     if REGISTRY_CHAIN > MAX_CHAIN:
         raise ValueError(f"the registry chain is longer than {MAX_CHAIN}")
     register = reg.register_module
     start = time.perf_counter()
-    for r in range(size):
+    for _ in range(size):
         first = register(groups)
         again = register(groups)
         total += len(first) + len(again)
@@ -186,7 +186,7 @@ def _registry(TypeRegistry reg, int size):
     for i in range(REGISTRY_CHAIN):
         chain[i] = kept.shared_type(i)
     with nogil:
-        for r in range(size):
+        for _ in range(size):
             for i in range(REGISTRY_CHAIN):
                 for j in range(REGISTRY_CHAIN):
                     total += reg.c_is_subtype(chain[i], chain[j])

@@ -144,8 +144,13 @@ class _Progress:
 
         if not self.live:
             return plain()
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-        from rich.progress import TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         @contextmanager
         def rich_bar():  # type: ignore[no-untyped-def]

@@ -36,7 +36,7 @@ def registry_chain() -> list[Any]:
 
 
 class Sampler:
-    """Heap stats over time, taken between units of work (never inside the timed calls' hot loop)."""
+    """Heap stats over time, taken between units of work, never inside a hot loop."""
 
     def __init__(self, heap: Any) -> None:
         self.heap = heap

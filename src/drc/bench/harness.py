@@ -404,8 +404,9 @@ def budgets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ratio_budget("C level / C arena (the floor), binary-trees objects/s", c_level, "c-arena",
                  0.0)
     if c_level is None:
-        out.append({"budget": "C level binary-trees objects/s", "kind": "rate", "need": 40e6, "measured": None,
-                    "met": None, "note": "not measured: the C-level driver did not run"})
+        out.append({"budget": "C level binary-trees objects/s", "kind": "rate", "need": 40e6,
+                    "measured": None, "met": None,
+                    "note": "not measured: the C-level driver did not run"})
     else:
         out.append({"budget": "C level binary-trees objects/s", "kind": "rate", "need": 40e6,
                     "measured": c_level, "met": c_level >= 40e6})
@@ -417,8 +418,9 @@ def budgets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"budget": "heap bytes per {ref, ref} struct", "kind": "bytes", "need": 32,
                     "measured": max(sizes), "met": max(sizes) <= 32})
     else:
-        out.append({"budget": "heap bytes per {ref, ref} struct", "kind": "bytes", "need": 32, "measured": None,
-                    "met": None, "note": "not measured: no drc driver ran binary-trees"})
+        out.append({"budget": "heap bytes per {ref, ref} struct", "kind": "bytes", "need": 32,
+                    "measured": None, "met": None,
+                    "note": "not measured: no drc driver ran binary-trees"})
     policy = [r for r in records if r["driver"] == "drc-c" and "policy_ratio" in r]
     if policy:
         worst = min(r["policy_ratio"] for r in policy)
@@ -426,8 +428,8 @@ def budgets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     "kind": "ratio",
                     "need": 1.0, "measured": worst, "met": worst >= 1.0})
     else:
-        out.append({"budget": "growth policy / Wasmtime's rule", "kind": "ratio", "need": 1.0, "measured": None,
-                    "met": None,
+        out.append({"budget": "growth policy / Wasmtime's rule", "kind": "ratio", "need": 1.0,
+                    "measured": None, "met": None,
                     "note": "not measured: the heap offers no way to select Wasmtime's rule"})
     return out
 

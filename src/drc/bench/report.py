@@ -128,7 +128,7 @@ def _plain(title: str, headers: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
               for i, h in enumerate(headers)]
     for row in [headers, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def write_json(path: Path, records, ratios, budgets, meta) -> None:  # type: ignore[no-untyped-def]
@@ -167,7 +167,8 @@ def plot(path: Path, records: list[dict[str, Any]]) -> None:
         width = 0.8 / max(1, len(present))
         for k, r in enumerate(present):
             rate = r["objects_per_second"]
-            err = [[rate - r["objects"] / r["seconds_max"]], [r["objects"] / r["seconds_min"] - rate]]
+            err = [[rate - r["objects"] / r["seconds_max"]],
+                   [r["objects"] / r["seconds_min"] - rate]]
             label = None if r["driver"] in drawn else LABELS[r["driver"]]
             drawn.add(r["driver"])
             ax.bar(i + (k - (len(present) - 1) / 2) * width, rate, width, yerr=err, capsize=2,
