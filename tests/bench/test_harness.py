@@ -108,7 +108,7 @@ def test_cli_json_schema_and_plot(tmp_path, capsys):
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
     argv = ["bench", "--only", "cpython", "--only", "c-arena", "--repeat", "2", "--depth", "6",
             "--size", "list-churn=50", "--size", "array-churn=50", "--size", "registry=5",
-            "--json", str(out)]
+            "--json", str(out), "--markdown", str(tmp_path / "bench.md")]
     try:
         import matplotlib  # noqa: F401
         argv += ["--plot", str(png)]
@@ -130,6 +130,8 @@ def test_cli_json_schema_and_plot(tmp_path, capsys):
     if png is not None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "CPython __slots__" in capsys.readouterr().out
+    md = (tmp_path / "bench.md").read_text()
+    assert "| workload | driver / peer |" in md and "CPython __slots__" in md
 
 
 @pytest.mark.parametrize("argv", [

@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true",
                    help="small sizes and 3 repetitions (under a minute)")
     p.add_argument("--depth", type=int, default=None,
-                   help="binary-trees maximum depth (default 16; 12 with --quick)")
+                   help="binary-trees maximum depth (default 16; 14 with --quick)")
     p.add_argument("--size", action="append", default=[], metavar="WORKLOAD=N",
                    help="size of another workload, e.g. list-churn=50000 (repeatable)")
     p.add_argument("--repeat", type=int, default=None,
@@ -42,6 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="write one record per (workload, driver) to FILE")
     p.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
                    help="draw the comparison and drc's heap over time (needs matplotlib)")
+    p.add_argument("--markdown", type=Path, default=None, metavar="FILE.md",
+                   help="also write the tables as Markdown (for docs/benchmarks.md)")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where the C-level driver is built (default ~/.cache/drc/bench)")
     p.set_defaults(func=main)
@@ -103,6 +105,9 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         report.write_json(args.json, records, ratios, budgets, meta)
         print(f"wrote {args.json}")
+    if args.markdown:
+        args.markdown.write_text(report.markdown(records, ratios, budgets, meta))
+        print(f"wrote {args.markdown}")
     if args.plot:
         report.plot(args.plot, records)
         print(f"wrote {args.plot}")

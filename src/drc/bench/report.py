@@ -131,6 +131,26 @@ def _plain(title: str, headers: list[str], rows: list[list[str]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
+def markdown(records, ratios, budgets, meta) -> str:  # type: ignore[no-untyped-def]
+    """The same tables as Markdown, for docs/benchmarks.md."""
+    ratio_headers, ratio_body = ratio_table(records, ratios)
+    parts = []
+    for title, headers, rows in (
+            ("Results", HEADERS[:-1] + ["note"], result_rows(records)),
+            ("Skipped", ["driver / peer", "why"], skip_rows(records)),
+            ("Ratios (drc objects/s over the peer's)", ratio_headers, ratio_body),
+            ("Budgets", ["budget", "need", "measured", "verdict"], budget_rows(budgets))):
+        if not rows:
+            continue
+        parts.append(f"**{title}**\n")
+        parts.append("| " + " | ".join(headers) + " |")
+        parts.append("|" + "---|" * len(headers))
+        for row in rows:
+            parts.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+        parts.append("")
+    return "\n".join(parts)
+
+
 def write_json(path: Path, records, ratios, budgets, meta) -> None:  # type: ignore[no-untyped-def]
     data = {"machine": meta, "records": records, "ratios": ratios, "budgets": budgets}
     path.write_text(json.dumps(data, indent=1) + "\n")
