@@ -37,6 +37,28 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+def _cmd_types(args: argparse.Namespace) -> int:
+    from registry import RegistryError
+    from registry.describe import describe_wasm
+
+    try:
+        with open(args.file, "rb") as f:
+            data = f.read()
+        lines = describe_wasm(data)
+    except (OSError, RegistryError) as e:
+        print(f"error: {args.file}: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(lines))
+    return 0
+
+
+def _add_types(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("types", help="rec groups, shared indices, layouts and subtyping of a "
+                                     ".wasm file's types")
+    p.add_argument("file", help="a WebAssembly binary")
+    p.set_defaults(func=_cmd_types)
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     from drc.bench import add_parser
 
@@ -44,7 +66,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 #: Each entry adds one subcommand to the parser.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_types]
 COMMANDS.append(_add_bench)
 
 

@@ -5,6 +5,48 @@ O(1) through supertype displays, and given the DRC heap layout of their struct a
 This package knows nothing of ``drc``.
 """
 
+from registry.decode import decode_type_section
 from registry.errors import InvalidTypeError, MalformedWasmError, RegistryError, UnknownTypeError
+from registry.layout import ArrayLayout, FieldLayout, StructLayout
+from registry.registry import (
+    ANY,
+    ARRAY,
+    EQ,
+    EXN,
+    EXTERN,
+    F32,
+    F64,
+    FUNC,
+    I8,
+    I16,
+    I31,
+    I32,
+    I64,
+    NOEXN,
+    NOEXTERN,
+    NOFUNC,
+    NONE,
+    STRUCT,
+    V128,
+    AbstractHeapType,
+    ArrayType,
+    FieldType,
+    FuncType,
+    RecGroup,
+    RefType,
+    RegisteredType,
+    StorageType,
+    StructType,
+    SubType,
+    TypeCollection,
+    TypeRegistry,
+)
 
-__all__ = ["InvalidTypeError", "MalformedWasmError", "RegistryError", "UnknownTypeError"]
+__all__ = [
+    "ANY", "ARRAY", "EQ", "EXN", "EXTERN", "F32", "F64", "FUNC", "I8", "I16", "I31", "I32",
+    "I64", "NOEXN", "NOEXTERN", "NOFUNC", "NONE", "STRUCT", "V128",
+    "AbstractHeapType", "ArrayLayout", "ArrayType", "FieldLayout", "FieldType", "FuncType",
+    "InvalidTypeError", "MalformedWasmError", "RecGroup", "RefType", "RegisteredType",
+    "RegistryError", "StorageType", "StructLayout", "StructType", "SubType", "TypeCollection",
+    "TypeRegistry", "UnknownTypeError", "decode_type_section",
+]

@@ -1,0 +1,54 @@
+# The C-level face of the engine-wide type registry (registry.pyx has the algorithms).
+#
+# An embedder cimports TypeRegistry and, while it holds a registration on a type (a
+# TypeCollection, a RegisteredType, or anything else that keeps the type's rec group
+# registered), may call type_info() and c_is_subtype() without the GIL and without the lock.
+
+cimport cython
+from cpython.pythread cimport PyThread_type_lock
+from libc.stdint cimport uint32_t
+
+from registry.typeinfo cimport TypeInfo
+
+# Records are found through a fixed two-level table: a directory of CHUNK_COUNT chunk
+# pointers (allocated with the registry, never reallocated), each chunk CHUNK_SIZE record
+# pointers (allocated on first use, never moved). Together they bound the engine index space.
+cdef enum:
+    CHUNK_BITS = 12
+    CHUNK_SIZE = 4096                 # 1 << CHUNK_BITS
+    CHUNK_COUNT = 4096
+    MAX_TYPES = 16777216              # CHUNK_SIZE * CHUNK_COUNT
+
+
+@cython.final
+cdef class TypeRegistry:
+    cdef TypeInfo*** _chunks          # CHUNK_COUNT pointers to chunks of record pointers
+    cdef PyThread_type_lock _lock     # guards every Python-level field below
+    cdef long _owner                  # thread ident of the lock holder (valid while _depth > 0)
+    cdef Py_ssize_t _depth            # re-entry depth of the holder (finalizers may re-enter)
+    cdef dict _map                    # hash-consing key (RecGroup, canonical form) -> entry
+    cdef list _entries                # engine index -> its group's entry, or None when free
+    cdef list _types                  # engine index -> SubType (runtime form), or None
+    cdef list _free                   # free engine indices below len(_entries), reused LIFO
+    cdef list _drop_stack             # entries whose count reached 0, drained at depth 1 only
+    cdef Py_ssize_t _count            # registered types (len(reg))
+
+    # The record of a registered type, or NULL if `index` is not registered. Lock-free, O(1);
+    # the pointer stays valid for as long as the caller keeps the type registered.
+    cdef const TypeInfo* type_info(self, uint32_t index) noexcept nogil
+    # Declared subtyping between registered concrete types (reflexive, transitive), in O(1)
+    # through the displays. False if either index is not registered. Lock-free.
+    cdef bint c_is_subtype(self, uint32_t sub, uint32_t sup) noexcept nogil
+
+    cdef int _enter(self) except -1
+    cdef int _exit(self) except -1
+    cdef int _decref(self, object entry) except -1
+    cdef int _drain(self) except -1
+    cdef int _remove(self, object entry) except -1
+    cdef object _register_key(self, object key, Py_ssize_t start, object orig)
+    cdef object _new_entry(self, object key)
+    cdef int _set_record(self, uint32_t index, TypeInfo* rec) except -1
+    cdef int _set_record_chunk(self, uint32_t index) except -1
+    cdef tuple _display(self, object index)
+    cdef int _kind(self, object index) except -1
+    cdef object _check_index(self, object index)

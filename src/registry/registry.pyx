@@ -1,0 +1,697 @@
+# cython: language_level=3
+"""The engine-wide registry of WebAssembly GC types.
+
+Whole recursion groups are hash-consed on a canonical key (iso-recursive equivalence), kept
+alive by registration counts, given supertype displays for O(1) subtyping, trampoline types
+for function types and DRC layouts for struct and array types. See docs/registry.md.
+"""
+
+cimport cython
+from cpython.pythread cimport (
+    NOWAIT_LOCK,
+    WAIT_LOCK,
+    PyThread_acquire_lock,
+    PyThread_allocate_lock,
+    PyThread_free_lock,
+    PyThread_get_thread_ident,
+    PyThread_release_lock,
+)
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
+
+from registry.typeinfo cimport (
+    COMPOSITE_ARRAY,
+    COMPOSITE_FUNC,
+    COMPOSITE_STRUCT,
+    DRC_ARRAY_LENGTH_OFFSET,
+    DRC_HEADER_ALIGN,
+    DRC_HEADER_SIZE,
+    HEAP_ABSTRACT_BASE,
+    HEAP_ANY,
+    HEAP_ARRAY,
+    HEAP_EQ,
+    HEAP_EXN,
+    HEAP_EXTERN,
+    HEAP_FUNC,
+    HEAP_I31,
+    HEAP_NOEXN,
+    HEAP_NOEXTERN,
+    HEAP_NOFUNC,
+    HEAP_NONE,
+    HEAP_STRUCT,
+    STORAGE_F32,
+    STORAGE_F64,
+    STORAGE_I8,
+    STORAGE_I16,
+    STORAGE_I32,
+    STORAGE_I64,
+    STORAGE_REF,
+    STORAGE_V128,
+    TYPE_INDEX_NONE,
+    FieldInfo,
+    TypeInfo,
+    info_is_subtype,
+)
+
+from registry.errors import InvalidTypeError, RegistryError, UnknownTypeError
+from registry.layout import ArrayLayout, FieldLayout, StructLayout
+
+include "values.pxi"
+include "validate.pxi"
+
+
+# ==== Registry internals =====================================================================
+
+@cython.final
+@cython.no_gc
+cdef class _Entry:
+    """One registered rec group. Counts change only under the registry lock."""
+    cdef object key                  # RecGroup in hash-consing form
+    cdef tuple indices               # engine index of each type of the group
+    cdef Py_ssize_t registrations    # handles, collections and groups holding this one
+    cdef bint unregistered           # set once, when the group leaves the registry
+    cdef list out                    # one entry per cross-group reference occurrence
+    cdef list trampolines            # trampoline groups this group holds a count on
+
+
+cdef inline uint32_t _align_up(uint32_t x, uint32_t a) noexcept nogil:
+    return (x + a - 1) & ~(a - 1)
+
+
+cdef inline uint8_t _storage_code(object s):
+    if type(s) is RefType:
+        return STORAGE_REF
+    return <uint8_t>(<StorageType>s).code
+
+
+cdef inline uint8_t _storage_size(object s):
+    if type(s) is RefType:
+        return 4
+    return <uint8_t>(<StorageType>s).size
+
+
+@cython.final
+cdef class TypeRegistry:
+    """An engine-wide, thread-safe registry of WebAssembly GC types.
+
+    Identical rec groups (iso-recursive equivalence), from any module or host call, share one
+    set of engine indices. A group stays registered while something holds a registration on
+    it: a ``TypeCollection`` (per module), a ``RegisteredType`` (per handle), or another group
+    that refers to it. ``len(reg)`` is the number of registered types.
+    """
+
+    def __cinit__(self):
+        self._chunks = <TypeInfo***>calloc(CHUNK_COUNT, sizeof(TypeInfo**))
+        if self._chunks == NULL:
+            raise MemoryError()
+        self._lock = PyThread_allocate_lock()
+        if self._lock == NULL:
+            free(self._chunks)
+            self._chunks = NULL
+            raise MemoryError()
+        self._map = {}
+        self._entries = []
+        self._types = []
+        self._free = []
+        self._drop_stack = []
+        self._count = 0
+        self._depth = 0
+
+    def __dealloc__(self):
+        # Handles keep their registry alive, so nothing can still be registered here unless
+        # a handle leaked; the records go with the registry either way.
+        cdef Py_ssize_t c, i
+        if self._chunks != NULL:
+            for c in range(CHUNK_COUNT):
+                if self._chunks[c] != NULL:
+                    for i in range(CHUNK_SIZE):
+                        free(self._chunks[c][i])
+                    free(self._chunks[c])
+            free(self._chunks)
+        if self._lock != NULL:
+            PyThread_free_lock(self._lock)
+
+    # ---- C level ------------------------------------------------------------------------
+
+    cdef const TypeInfo* type_info(self, uint32_t index) noexcept nogil:
+        cdef TypeInfo** chunk
+        if index >= MAX_TYPES:
+            return NULL
+        chunk = self._chunks[index >> CHUNK_BITS]
+        if chunk == NULL:
+            return NULL
+        return chunk[index & (CHUNK_SIZE - 1)]
+
+    cdef bint c_is_subtype(self, uint32_t sub, uint32_t sup) noexcept nogil:
+        cdef const TypeInfo* a = self.type_info(sub)
+        cdef const TypeInfo* b = self.type_info(sup)
+        if a == NULL or b == NULL:
+            return False
+        return info_is_subtype(a, b)
+
+    cdef int _set_record(self, uint32_t index, TypeInfo* rec) except -1:
+        cdef TypeInfo** chunk = self._chunks[index >> CHUNK_BITS]
+        if chunk == NULL:
+            chunk = <TypeInfo**>calloc(CHUNK_SIZE, sizeof(TypeInfo*))
+            if chunk == NULL:
+                raise MemoryError()
+            self._chunks[index >> CHUNK_BITS] = chunk
+        chunk[index & (CHUNK_SIZE - 1)] = rec
+        return 0
+
+    # ---- the lock -----------------------------------------------------------------------
+    # Re-entrant for the holding thread, because a handle's finalizer may run (and release
+    # its registration) in the middle of any allocation the registry itself makes. Only
+    # the outermost exit drains the drop stack, so unregistration never nests.
+
+    cdef int _enter(self) except -1:
+        cdef long me = PyThread_get_thread_ident()
+        if self._depth > 0 and self._owner == me:
+            self._depth += 1
+            return 0
+        if not PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        self._owner = me
+        self._depth = 1
+        return 0
+
+    cdef int _exit(self) except -1:
+        if self._depth > 1:
+            self._depth -= 1
+            return 0
+        try:
+            self._drain()
+        finally:
+            self._depth = 0
+            self._owner = 0
+            PyThread_release_lock(self._lock)
+        return 0
+
+    # ---- counting and unregistration ----------------------------------------------------
+
+    cdef int _decref(self, object entry) except -1:
+        cdef _Entry e = <_Entry>entry
+        if e.registrations <= 0:
+            raise RegistryError("registration count underflow (a handle was released twice)")
+        e.registrations -= 1
+        if e.registrations == 0:
+            self._drop_stack.append(e)
+        return 0
+
+    cdef int _drain(self) except -1:
+        cdef _Entry e
+        while self._drop_stack:
+            e = <_Entry>self._drop_stack.pop()
+            # Resurrected by a hash-consing hit or a root() after its count reached zero,
+            # or already removed after an earlier trip through the stack: leave it.
+            if e.registrations != 0 or e.unregistered:
+                continue
+            self._remove(e)
+        return 0
+
+    cdef int _remove(self, object entry) except -1:
+        cdef _Entry e = <_Entry>entry
+        cdef _Entry other
+        cdef TypeInfo** chunk
+        cdef TypeInfo* rec
+        cdef uint32_t idx
+        e.unregistered = True
+        del self._map[e.key]
+        for i in e.indices:
+            idx = i
+            chunk = self._chunks[idx >> CHUNK_BITS]
+            # Clearing the slot and freeing the record happen with no GIL release in
+            # between, so a lock-free reader holding the GIL never sees a freed record.
+            rec = chunk[idx & (CHUNK_SIZE - 1)]
+            chunk[idx & (CHUNK_SIZE - 1)] = NULL
+            free(rec)
+            self._entries[idx] = None
+            self._types[idx] = None
+        self._free.extend(reversed(e.indices))
+        self._count -= len(e.indices)
+        for other in e.trampolines:
+            self._decref(other)
+        for other in e.out:
+            self._decref(other)
+        e.out = None
+        e.trampolines = None
+        return 0
+
+    # ---- registration -------------------------------------------------------------------
+
+    cdef object _register_key(self, object key, Py_ssize_t start, object orig):
+        """Return the entry for `key` holding one new registration (hit or fresh group).
+
+        `orig` is the group as written (for error messages), `start` its first module index
+        (-1 for host types).
+        """
+        cdef _Entry e = self._map.get(key)
+        if e is not None:
+            e.registrations += 1
+            return e
+        _validate_group(self, (<RecGroup>key).types, start, (<RecGroup>orig).types)
+        return self._new_entry(key)
+
+    cdef object _new_entry(self, object key):
+        cdef tuple ktypes = (<RecGroup>key).types
+        cdef Py_ssize_t n = len(ktypes), j, nalloc = 0
+        cdef list indices = []
+        cdef list tramps = []
+        cdef list runtime = []
+        cdef list displays = []
+        cdef list records = []
+        cdef dict pending_kinds = {}
+        cdef dict pos = {}
+        cdef _Entry e, t
+        cdef TypeInfo* rec
+        cdef SubType st
+        cdef _Canon canon
+        cdef object idx
+        try:
+            for j in range(n):
+                if self._free:
+                    idx = self._free.pop()
+                else:
+                    idx = len(self._entries)
+                    if idx >= MAX_TYPES:
+                        raise RegistryError(f"the registry is full ({MAX_TYPES} types)")
+                    self._entries.append(None)
+                    self._types.append(None)
+                indices.append(idx)
+                nalloc += 1
+                pending_kinds[idx] = _kind_code((<SubType>ktypes[j]).composite)
+                pos[idx] = j
+            canon = _Canon.__new__(_Canon)
+            canon.mode = MODE_RUNTIME
+            canon.table = indices
+            for j in range(n):
+                st = canon.subtype(ktypes[j])
+                runtime.append(st)
+                if st.supertype is None:
+                    displays.append((indices[j],))
+                else:
+                    sup = st.supertype
+                    if sup in pending_kinds:
+                        displays.append(displays[pos[sup]] + (indices[j],))
+                    else:
+                        displays.append(self._display(sup) + (indices[j],))
+            for j in range(n):
+                st = runtime[j]
+                tramp = <uint32_t>TYPE_INDEX_NONE
+                if type(st.composite) is FuncType:
+                    tf = _trampoline_func(self, <FuncType>st.composite, pending_kinds)
+                    if tf == st.composite and st.final and st.supertype is None:
+                        tramp = indices[j]
+                    else:
+                        tg = _mk_group((_mk_sub(tf, True, None),))
+                        t = self._register_key(tg, -1, tg)
+                        tramps.append(t)
+                        tramp = t.indices[0]
+                rec = _build_record(self, indices[j], st, displays[j], tramp, pending_kinds)
+                records.append(<size_t>rec)
+                self._set_record_chunk(indices[j])
+        except BaseException:
+            for r in records:
+                free(<TypeInfo*><size_t>r)
+            for t in tramps:
+                self._decref(t)
+            self._free.extend(reversed(indices))
+            raise
+        # Commit: nothing below allocates anything that can fail in practice.
+        e = _Entry.__new__(_Entry)
+        e.key = key
+        e.indices = tuple(indices)
+        e.registrations = 1
+        e.trampolines = tramps
+        e.out = []
+        for st in ktypes:
+            _collect_edges(self, st, e.out)
+        for t in e.out:
+            t.registrations += 1
+        for j in range(n):
+            self._entries[indices[j]] = e
+            self._types[indices[j]] = runtime[j]
+            self._set_record(indices[j], <TypeInfo*><size_t>records[j])
+        self._map[key] = e
+        self._count += n
+        return e
+
+    cdef int _set_record_chunk(self, uint32_t index) except -1:
+        # Allocate the chunk ahead of the commit, so that committing cannot fail.
+        if self._chunks[index >> CHUNK_BITS] == NULL:
+            self._set_record(index, NULL)
+        return 0
+
+    cdef tuple _display(self, object index):
+        cdef const TypeInfo* rec = self.type_info(index)
+        return tuple([rec.display[i] for i in range(rec.depth + 1)])
+
+    cdef int _kind(self, object index) except -1:
+        return (<const TypeInfo*>self.type_info(index)).kind
+
+    cdef object _check_index(self, object index):
+        """The entry of a registered engine index, or UnknownTypeError."""
+        if type(index) is not int:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise TypeError(f"a type index must be an int, not {type(index).__name__}")
+            index = int(index)
+        if index < 0 or index >= len(self._entries) or self._entries[index] is None:
+            raise UnknownTypeError(f"type index {index} is not registered")
+        return self._entries[index]
+
+    # ---- Python API ---------------------------------------------------------------------
+
+    def register_module(self, groups):
+        """Register a module's types; return a ``TypeCollection`` holding them.
+
+        ``groups`` is a sequence of ``RecGroup`` (a bare ``SubType`` is a singleton group).
+        Integer type references are module-level indices, counted flat across the groups in
+        order. Raises ``InvalidTypeError`` naming the offending type and rule; on any error
+        nothing stays registered.
+        """
+        cdef list glist = _as_groups(groups)
+        cdef list held = []
+        cdef list mod2eng = []
+        cdef Py_ssize_t start = 0, n
+        cdef _Entry e
+        cdef _Canon canon
+        cdef TypeCollection coll
+        self._enter()
+        try:
+            try:
+                canon = _Canon.__new__(_Canon)
+                canon.mode = MODE_MODULE
+                canon.table = mod2eng
+                for g in glist:
+                    n = len((<RecGroup>g).types)
+                    canon.start = start
+                    canon.end = start + n
+                    key = canon.group(g)
+                    e = self._register_key(key, start, g)
+                    held.append(e)
+                    mod2eng.extend(e.indices)
+                    start += n
+            except BaseException:
+                for e in held:
+                    self._decref(e)
+                raise
+            coll = TypeCollection.__new__(TypeCollection)
+            coll._registry = self
+            coll._entries = held
+            coll._indices = tuple(mod2eng)
+            return coll
+        finally:
+            self._exit()
+
+    def register_type(self, subtype):
+        """Register one host type as a singleton rec group; return a ``RegisteredType``.
+
+        Integer references (and the supertype) are engine indices of registered types
+        (``UnknownTypeError`` otherwise). Structurally identical singleton groups share an
+        index. Raises ``InvalidTypeError`` if a rule is broken.
+        """
+        if type(subtype) is not SubType:
+            raise TypeError(f"register_type takes a SubType, not {type(subtype).__name__}")
+        cdef _Entry e
+        cdef _Canon canon
+        self._enter()
+        try:
+            canon = _Canon.__new__(_Canon)
+            canon.mode = MODE_ENGINE
+            canon.registry = self
+            orig = _mk_group((subtype,))
+            key = canon.group(orig)
+            e = self._register_key(key, -1, orig)
+            return _handle(self, e, e.indices[0])
+        finally:
+            self._exit()
+
+    def register_wasm(self, wasm_bytes):
+        """Decode the type section of a WebAssembly binary and register it as a module."""
+        from registry.decode import decode_type_section
+        return self.register_module(decode_type_section(wasm_bytes))
+
+    def root(self, index):
+        """A ``RegisteredType`` holding one new registration on ``index``'s rec group."""
+        cdef _Entry e
+        self._enter()
+        try:
+            e = self._check_index(index)
+            e.registrations += 1
+            return _handle(self, e, int(index))
+        finally:
+            self._exit()
+
+    def get(self, index):
+        """The ``SubType`` registered at ``index``, with every reference an engine index."""
+        self._enter()
+        try:
+            self._check_index(index)
+            return self._types[index]
+        finally:
+            self._exit()
+
+    def rec_group(self, index):
+        """The engine indices of the rec group ``index`` belongs to, in group order."""
+        self._enter()
+        try:
+            return (<_Entry>self._check_index(index)).indices
+        finally:
+            self._exit()
+
+    def registration_count(self, index):
+        """How many registrations keep ``index``'s rec group alive (for tests, diagnostics)."""
+        self._enter()
+        try:
+            return (<_Entry>self._check_index(index)).registrations
+        finally:
+            self._exit()
+
+    def is_subtype(self, long long sub, long long sup):
+        """Declared subtyping between registered engine types, reflexive and transitive.
+
+        O(1) through the supertype displays. Raises ``UnknownTypeError`` if either index is
+        not registered.
+        """
+        # Lock-free: records are unpublished and freed with no GIL release in between, and
+        # nothing here releases the GIL.
+        cdef const TypeInfo* a = NULL
+        cdef const TypeInfo* b = NULL
+        if 0 <= sub < MAX_TYPES:
+            a = self.type_info(<uint32_t>sub)
+        if 0 <= sup < MAX_TYPES:
+            b = self.type_info(<uint32_t>sup)
+        if a == NULL or b == NULL:
+            raise UnknownTypeError(
+                f"type index {sub if a == NULL else sup} is not registered")
+        return info_is_subtype(a, b)
+
+    def ref_matches(self, a, b):
+        """Whether a value of ref type ``a`` fits ref type ``b`` (engine-level heap types).
+
+        Follows the five hierarchies (any, extern, func, exn; concrete struct/array under any,
+        concrete func under func), bottom types, and nullability.
+        """
+        if type(a) is not RefType or type(b) is not RefType:
+            raise TypeError("ref_matches takes two RefType values")
+        cdef _Ctx ctx
+        self._enter()
+        try:
+            for r in (a, b):
+                h = (<RefType>r).heap
+                if type(h) is not AbstractHeapType:
+                    self._check_index(h)
+            ctx = _Ctx.__new__(_Ctx)
+            ctx.registry = self
+            ctx.ktypes = ()
+            ctx.chains = []
+            return ctx.ref_sub(a, b)
+        finally:
+            self._exit()
+
+    def trampoline_type(self, index):
+        """The engine index of a function type's trampoline type (possibly ``index`` itself)."""
+        cdef const TypeInfo* rec
+        self._enter()
+        try:
+            self._check_index(index)
+            rec = self.type_info(index)
+            if rec.kind != COMPOSITE_FUNC:
+                raise ValueError(f"type {index} is not a function type")
+            return rec.trampoline
+        finally:
+            self._exit()
+
+    def layout(self, index):
+        """``StructLayout`` / ``ArrayLayout`` of a registered type, ``None`` for func types."""
+        cdef const TypeInfo* rec
+        cdef uint32_t i
+        self._enter()
+        try:
+            self._check_index(index)
+            rec = self.type_info(index)
+            if rec.kind == COMPOSITE_STRUCT:
+                return StructLayout(rec.size, rec.align, tuple([
+                    FieldLayout(rec.fields[i].offset, rec.fields[i].size,
+                                bool(rec.fields[i].is_gc_ref))
+                    for i in range(rec.nfields)]))
+            if rec.kind == COMPOSITE_ARRAY:
+                return ArrayLayout(rec.size, rec.align, rec.elem_size,
+                                   bool(rec.elems_are_gc_refs), DRC_ARRAY_LENGTH_OFFSET)
+            return None
+        finally:
+            self._exit()
+
+    def __len__(self):
+        return self._count
+
+    def __contains__(self, index):
+        if type(index) is not int:
+            return False
+        return 0 <= index < MAX_TYPES and self.type_info(index) != NULL
+
+    def __repr__(self):
+        return f"<TypeRegistry: {self._count} types in {len(self._map)} rec groups>"
+
+    def _bench_c_is_subtype(self, uint32_t sub, uint32_t sup, Py_ssize_t n):
+        """Benchmark aid: call ``c_is_subtype(sub, sup)`` ``n`` times in a C loop.
+
+        Returns how many calls answered true, so the compiler cannot drop the loop.
+        """
+        cdef Py_ssize_t i, hits = 0
+        with nogil:
+            for i in range(n):
+                hits += self.c_is_subtype(sub, sup + <uint32_t>(i & 0))
+        return hits
+
+
+cdef object _handle(TypeRegistry reg, _Entry e, object index):
+    h = RegisteredType.__new__(RegisteredType)
+    (<RegisteredType>h)._registry = reg
+    (<RegisteredType>h)._entry = e
+    (<RegisteredType>h)._index = index
+    (<RegisteredType>h)._type = reg._types[index]
+    return h
+
+
+cdef int _release(TypeRegistry reg, list entries) except -1:
+    reg._enter()
+    try:
+        for e in entries:
+            reg._decref(e)
+    finally:
+        reg._exit()
+    return 0
+
+
+@cython.final
+@cython.no_gc
+cdef class TypeCollection:
+    """A module's registered types: one registration per rec group of the module.
+
+    ``close()``, leaving a ``with`` block, or dropping the collection releases them.
+    """
+    cdef TypeRegistry _registry
+    cdef list _entries
+    cdef tuple _indices
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("TypeCollection is created by TypeRegistry.register_module")
+
+    def shared_type(self, index):
+        """The engine index of module-level type ``index``."""
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise TypeError(f"a type index must be an int, not {type(index).__name__}")
+        if not 0 <= index < len(self._indices):
+            raise IndexError(f"module type index {index} out of range "
+                             f"(the module has {len(self._indices)} types)")
+        return self._indices[index]
+
+    @property
+    def shared_types(self):
+        """Engine indices of all module types, in module order."""
+        return self._indices
+
+    @property
+    def closed(self):
+        return self._entries is None
+
+    def close(self):
+        """Release the module's registrations (idempotent)."""
+        entries = self._entries
+        if entries is not None:
+            self._entries = None
+            _release(self._registry, entries)
+
+    def __len__(self):
+        return len(self._indices)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        state = "closed" if self._entries is None else "open"
+        return f"<TypeCollection: {len(self._indices)} types, {state}>"
+
+    def __dealloc__(self):
+        if self._entries is not None and self._registry is not None:
+            entries = self._entries
+            self._entries = None
+            _release(self._registry, entries)
+
+
+@cython.final
+@cython.no_gc
+cdef class RegisteredType:
+    """A handle holding one registration on a type's rec group.
+
+    ``close()``, leaving a ``with`` block, or dropping the handle releases it.
+    """
+    cdef TypeRegistry _registry
+    cdef _Entry _entry
+    cdef object _index
+    cdef object _type
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("RegisteredType is created by TypeRegistry.register_type or .root")
+
+    @property
+    def index(self):
+        """The engine index."""
+        return self._index
+
+    @property
+    def type(self):
+        """The registered ``SubType`` (references are engine indices)."""
+        return self._type
+
+    @property
+    def closed(self):
+        return self._entry is None
+
+    def close(self):
+        """Release the registration (idempotent)."""
+        e = self._entry
+        if e is not None:
+            self._entry = None
+            _release(self._registry, [e])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        state = ", closed" if self._entry is None else ""
+        return f"<RegisteredType {self._index}: {self._type!r}{state}>"
+
+    def __dealloc__(self):
+        if self._entry is not None and self._registry is not None:
+            e = self._entry
+            self._entry = None
+            _release(self._registry, [e])

@@ -1,0 +1,314 @@
+# Validation (the Wasm GC type rules), trampolines, edges and C records. Included in
+# registry.pyx. Validation runs on a group in hash-consing form: a concrete heap type is an
+# engine index (>= 0, an already registered type) or a group-relative index (-1 - i), so type
+# equivalence is plain equality and declared subtyping is a walk of short chains.
+
+
+@cython.final
+cdef class _Ctx:
+    cdef TypeRegistry registry
+    cdef tuple ktypes          # the group being validated (hash-consing form); () for queries
+    cdef list chains           # per group member: its root-first chain, itself included
+
+    cdef int kind(self, object h) except -1:
+        cdef Py_ssize_t i = h
+        if i < 0:
+            return _kind_code((<SubType>self.ktypes[-1 - i]).composite)
+        return self.registry._kind(h)
+
+    cdef tuple chain(self, object h):
+        cdef Py_ssize_t i = h
+        if i < 0:
+            return self.chains[-1 - i]
+        return self.registry._display(h)
+
+    cdef bint heap_sub(self, object a, object b) except -1:
+        cdef int k
+        cdef uint32_t bc
+        if type(a) is AbstractHeapType:
+            if type(b) is AbstractHeapType:
+                return _abstract_sub((<AbstractHeapType>a).code, (<AbstractHeapType>b).code)
+            k = self.kind(b)
+            return (<AbstractHeapType>a).code == (HEAP_NOFUNC if k == COMPOSITE_FUNC
+                                                  else HEAP_NONE)
+        k = self.kind(a)
+        if type(b) is AbstractHeapType:
+            bc = (<AbstractHeapType>b).code
+            if k == COMPOSITE_FUNC:
+                return bc == HEAP_FUNC
+            return (bc == HEAP_ANY or bc == HEAP_EQ
+                    or bc == (HEAP_STRUCT if k == COMPOSITE_STRUCT else HEAP_ARRAY))
+        if a == b:
+            return True
+        ca = self.chain(a)
+        db = len(self.chain(b)) - 1
+        return len(ca) > db and ca[db] == b
+
+    cdef bint ref_sub(self, RefType a, RefType b) except -1:
+        if a.nullable and not b.nullable:
+            return False
+        return self.heap_sub(a.heap, b.heap)
+
+    cdef bint val_sub(self, object a, object b) except -1:
+        if type(a) is RefType and type(b) is RefType:
+            return self.ref_sub(<RefType>a, <RefType>b)
+        return a is b
+
+    cdef str field_mismatch(self, FieldType a, FieldType b):
+        """Why field `a` cannot stand for field `b` in a subtype, or None if it can."""
+        if a.mutable != b.mutable:
+            return "mutability must be the same"
+        if a.mutable:
+            if a.storage != b.storage:
+                return "a mutable field's type must be identical (invariant)"
+            return None
+        if type(a.storage) is StorageType and (<StorageType>a.storage).packed:
+            if a.storage is not b.storage:
+                return "a packed field matches only the same packed type"
+            return None
+        if not self.val_sub(a.storage, b.storage):
+            return "an immutable field's type must be a subtype (covariant)"
+        return None
+
+
+cdef str _label(Py_ssize_t start, Py_ssize_t j):
+    if start < 0:
+        return "the new type"
+    return f"type {start + j}"
+
+
+cdef str _show(object x, Py_ssize_t start):
+    """A storage or value type in error messages, group-relative indices shown as module ones."""
+    if type(x) is RefType and type((<RefType>x).heap) is not AbstractHeapType:
+        h = (<RefType>x).heap
+        if h < 0:
+            h = f"{start - 1 - h}" if start >= 0 else f"group type {-1 - h}"
+        else:
+            h = f"engine type {h}"
+        return f"(ref {'null ' if (<RefType>x).nullable else ''}{h})"
+    return repr(x)
+
+
+cdef int _validate_group(TypeRegistry reg, tuple ktypes, Py_ssize_t start,
+                         tuple orig) except -1:
+    cdef Py_ssize_t n = len(ktypes), j, k
+    cdef _Ctx ctx = _Ctx.__new__(_Ctx)
+    cdef SubType st, sup_t
+    cdef str why
+    ctx.registry = reg
+    ctx.ktypes = ktypes
+    ctx.chains = []
+    for j in range(n):
+        st = ktypes[j]
+        if st.supertype is None:
+            ctx.chains.append((-1 - j,))
+        else:
+            ctx.chains.append(ctx.chain(st.supertype) + (-1 - j,))
+    for j in range(n):
+        st = ktypes[j]
+        c = st.composite
+        if type(c) is FuncType:
+            for v in (<FuncType>c).params + (<FuncType>c).results:
+                if type(v) is StorageType and (<StorageType>v).packed:
+                    raise InvalidTypeError(
+                        f"{_label(start, j)}: {v!r} in a function signature (rule: packed "
+                        "types i8/i16 are only allowed as struct or array field storage)")
+        if st.supertype is None:
+            continue
+        s = st.supertype
+        sup_t = ktypes[-1 - s] if s < 0 else reg._types[s]
+        sup_name = repr((<SubType>orig[j]).supertype)
+        pre = f"{_label(start, j)}: supertype {sup_name}"
+        if sup_t.final:
+            raise InvalidTypeError(f"{pre} is final (rule: a supertype must not be final)")
+        sc = sup_t.composite
+        if type(sc) is not type(c):
+            raise InvalidTypeError(
+                f"{pre} is a {type(sc).__name__}, not a {type(c).__name__} "
+                "(rule: a subtype must be of the same kind as its supertype)")
+        if type(c) is StructType:
+            sub_f = (<StructType>c).fields
+            sup_f = (<StructType>sc).fields
+            if len(sub_f) < len(sup_f):
+                raise InvalidTypeError(
+                    f"{pre} has {len(sup_f)} fields but the subtype only {len(sub_f)} "
+                    "(rule: struct width subtyping, a subtype keeps every field)")
+            for k in range(len(sup_f)):
+                why = ctx.field_mismatch(sub_f[k], sup_f[k])
+                if why is not None:
+                    raise InvalidTypeError(
+                        f"{pre}: field {k} does not match ({why}; rule: struct depth "
+                        "subtyping)")
+        elif type(c) is ArrayType:
+            why = ctx.field_mismatch((<ArrayType>c).element, (<ArrayType>sc).element)
+            if why is not None:
+                raise InvalidTypeError(
+                    f"{pre}: the element type does not match ({why}; rule: array "
+                    "element subtyping)")
+        else:
+            fp, fr = (<FuncType>c).params, (<FuncType>c).results
+            sp, sr = (<FuncType>sc).params, (<FuncType>sc).results
+            if len(fp) != len(sp) or len(fr) != len(sr):
+                raise InvalidTypeError(
+                    f"{pre} has a different number of params or results (rule: func "
+                    "subtyping keeps the arity)")
+            for k in range(len(fp)):
+                if not ctx.val_sub(sp[k], fp[k]):
+                    raise InvalidTypeError(
+                        f"{pre}: param {k} {_show(fp[k], start)} does not accept the "
+                        f"supertype's {_show(sp[k], start)} (rule: params are "
+                        "contravariant)")
+            for k in range(len(fr)):
+                if not ctx.val_sub(fr[k], sr[k]):
+                    raise InvalidTypeError(
+                        f"{pre}: result {k} {_show(fr[k], start)} is not a subtype of "
+                        f"{_show(sr[k], start)} (rule: results are covariant)")
+    return 0
+
+
+cdef int _pending_or_registered_kind(TypeRegistry reg, object h, dict pending) except -1:
+    k = pending.get(h)
+    if k is not None:
+        return k
+    return reg._kind(h)
+
+
+cdef object _tramp_val(TypeRegistry reg, object v, dict pending):
+    if type(v) is not RefType:
+        return v
+    cdef RefType r = <RefType>v
+    if type(r.heap) is AbstractHeapType:
+        top = (<AbstractHeapType>r.heap).top
+    elif _pending_or_registered_kind(reg, r.heap, pending) == COMPOSITE_FUNC:
+        top = FUNC
+    else:
+        top = ANY
+    if r.nullable and r.heap is top:
+        return r
+    return _mk_ref(top, True)
+
+
+cdef FuncType _trampoline_func(TypeRegistry reg, FuncType f, dict pending):
+    """Every reference param/result becomes (ref null <top>); the rest stays (research 5.5)."""
+    p = tuple([_tramp_val(reg, v, pending) for v in f.params])
+    r = tuple([_tramp_val(reg, v, pending) for v in f.results])
+    if p == f.params and r == f.results:
+        return f
+    return _mk_func(p, r)
+
+
+cdef int _collect_edges(TypeRegistry reg, SubType st, list out) except -1:
+    """One entry per occurrence of a cross-group reference (engine index) in `st`."""
+    cdef list entries = reg._entries
+    if st.supertype is not None and st.supertype >= 0:
+        out.append(entries[st.supertype])
+    c = st.composite
+    if type(c) is StructType:
+        items = [(<FieldType>f).storage for f in (<StructType>c).fields]
+    elif type(c) is ArrayType:
+        items = [(<ArrayType>c).element.storage]
+    else:
+        items = (<FuncType>c).params + (<FuncType>c).results
+    for v in items:
+        if type(v) is RefType:
+            h = (<RefType>v).heap
+            if type(h) is not AbstractHeapType and h >= 0:
+                out.append(entries[h])
+    return 0
+
+
+cdef int _fill_field(TypeRegistry reg, FieldInfo* fi, FieldType f, dict pending) except -1:
+    s = f.storage
+    fi.storage = _storage_code(s)
+    fi.size = _storage_size(s)
+    fi.mutable = f.mutable
+    fi.is_gc_ref = 0
+    if type(s) is RefType:
+        h = (<RefType>s).heap
+        fi.ref_nullable = (<RefType>s).nullable
+        if type(h) is AbstractHeapType:
+            fi.ref_heap = (<AbstractHeapType>h).code
+            top = _top_code(fi.ref_heap)
+            fi.is_gc_ref = (top != HEAP_FUNC and fi.ref_heap != HEAP_I31)
+        else:
+            fi.ref_heap = h
+            fi.is_gc_ref = _pending_or_registered_kind(reg, h, pending) != COMPOSITE_FUNC
+    return 0
+
+
+cdef TypeInfo* _build_record(TypeRegistry reg, object index, SubType st, tuple display,
+                             uint32_t trampoline, dict pending) except NULL:
+    """One malloc block: TypeInfo, then FieldInfo[nfields], display[], gc_ref_offsets[]."""
+    cdef Py_ssize_t nf = 0, depth = len(display) - 1, k, ngc = 0
+    cdef uint64_t size, offset, align, fsize
+    cdef TypeInfo* rec
+    cdef FieldInfo* fields
+    cdef uint32_t* disp
+    cdef uint32_t* gcoffs
+    c = st.composite
+    if type(c) is StructType:
+        nf = len((<StructType>c).fields)
+        ngc = nf      # upper bound; the block may carry a few unused words
+    elif type(c) is ArrayType:
+        nf = 1
+    rec = <TypeInfo*>calloc(1, sizeof(TypeInfo) + nf * sizeof(FieldInfo)
+                            + (depth + 1 + ngc) * sizeof(uint32_t))
+    if rec == NULL:
+        raise MemoryError()
+    fields = <FieldInfo*>(rec + 1)
+    disp = <uint32_t*>(fields + nf)
+    gcoffs = disp + depth + 1
+    rec.index = index
+    rec.kind = _kind_code(c)
+    rec.is_final = st.final
+    rec.depth = depth
+    for k in range(depth + 1):
+        disp[k] = display[k]
+    rec.display = disp
+    rec.trampoline = trampoline
+    try:
+        if type(c) is StructType:
+            size = DRC_HEADER_SIZE
+            align = DRC_HEADER_ALIGN
+            ngc = 0
+            for k in range(nf):
+                _fill_field(reg, &fields[k], (<StructType>c).fields[k], pending)
+                fsize = fields[k].size
+                offset = (size + fsize - 1) & ~(fsize - 1)
+                if fsize > align:
+                    align = fsize
+                size = offset + fsize
+                if size > 0xFFFFFFFF:
+                    raise InvalidTypeError(f"type {index}: the struct does not fit in a "
+                                           "32-bit heap (rule: object size limit)")
+                fields[k].offset = <uint32_t>offset
+                if fields[k].is_gc_ref:
+                    gcoffs[ngc] = <uint32_t>offset
+                    ngc += 1
+            # Rounded to the struct's alignment (not to the allocator's 16).
+            size = (size + align - 1) & ~(align - 1)
+            if size > 0xFFFFFFFF:
+                raise InvalidTypeError(f"type {index}: the struct does not fit in a "
+                                       "32-bit heap (rule: object size limit)")
+            rec.size = <uint32_t>size
+            rec.align = <uint32_t>align
+            rec.nfields = nf
+            rec.fields = fields
+            rec.n_gc_refs = ngc
+            rec.gc_ref_offsets = gcoffs if ngc else NULL
+        elif type(c) is ArrayType:
+            _fill_field(reg, &fields[0], (<ArrayType>c).element, pending)
+            fields[0].offset = 0
+            fsize = fields[0].size
+            rec.elem_size = <uint32_t>fsize
+            rec.size = _align_up(DRC_ARRAY_LENGTH_OFFSET + 4, <uint32_t>fsize)
+            rec.align = <uint32_t>(fsize if fsize > DRC_HEADER_ALIGN else DRC_HEADER_ALIGN)
+            rec.nfields = 1
+            rec.fields = fields
+            rec.elems_are_gc_refs = fields[0].is_gc_ref
+            rec.n_gc_refs = fields[0].is_gc_ref
+            rec.gc_ref_offsets = NULL
+    except BaseException:
+        free(rec)
+        raise
+    return rec
