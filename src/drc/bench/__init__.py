@@ -98,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
                 advance(f"{workload} / {harness.LABELS[prepared.name]}")
                 runs.append(harness.run_once(prepared, workload, size))
     meta["seconds_total"] = time.perf_counter() - started
-    records = harness.summarize(runs, skipped, workloads, sizes, names)
+    records = harness.summarize(runs, skipped, workloads, sizes, names, ready)
     ratios = harness.ratios(records, workloads)
     budgets = harness.budgets(records)
     report.print_tables(records, ratios, budgets, meta)

@@ -52,6 +52,8 @@ class Prepared:
     name: str
     command: Callable[[str, int], list[str]]
     workloads: tuple[str, ...] = tuple(W.WORKLOADS)
+    #: Why the workloads left out of ``workloads`` do not run here.
+    why_not: str = ""
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -210,9 +212,17 @@ def prepare(names: Iterable[str], work: Path, cache: Path,
             if name == "cpython":
                 ready.append(Prepared(name, lambda w, s: [*child, "cpython", w, str(s), "-"]))
             elif name == "drc-python":
-                _require_heap()
-                ready.append(Prepared(name, lambda w, s: [*child, "drc-python", w, str(s), "-"]))
+                _require_registry()
+                command = lambda w, s: [*child, "drc-python", w, str(s), "-"]  # noqa: E731
+                try:
+                    _require_heap()
+                    ready.append(Prepared(name, command))
+                except Skip as exc:
+                    # The registry workload needs no heap.
+                    ready.append(Prepared(name, command, workloads=("registry",),
+                                          why_not=str(exc)))
             elif name == "drc-c":
+                _require_registry()
                 driver = build_c_driver(assets, cache)
                 ready.append(Prepared(
                     name, lambda w, s, d=driver: [*child, "drc-c", w, str(s), "-", str(d)]))
@@ -230,7 +240,8 @@ def prepare(names: Iterable[str], work: Path, cache: Path,
                 exe = compile_c(assets, work)
                 mode = name.split("-")[1]
                 ready.append(Prepared(name, lambda w, s, exe=exe, mode=mode: [
-                    str(exe), mode, str(s)], workloads=C_WORKLOADS))
+                    str(exe), mode, str(s)], workloads=C_WORKLOADS,
+                    why_not="the C peer implements binary-trees only"))
             else:
                 raise KeyError(name)
         except Skip as exc:
@@ -243,6 +254,9 @@ def _require_heap() -> None:
 
     if not hasattr(drc, "Heap"):
         raise Skip("this drc has no Heap yet")
+
+
+def _require_registry() -> None:
     try:
         import registry
     except ImportError as exc:
@@ -308,8 +322,10 @@ def schedule(drivers: list[Prepared], workloads: list[str], sizes: dict[str, int
 
 
 def summarize(runs: list[Run], skipped: dict[str, str], workloads: list[str],
-              sizes: dict[str, int], drivers: Iterable[str]) -> list[dict[str, Any]]:
+              sizes: dict[str, int], drivers: Iterable[str],
+              ready: Iterable[Prepared] = ()) -> list[dict[str, Any]]:
     """One record per (workload, driver): the JSON schema of ``--json``."""
+    limits = {p.name: p for p in ready}
     records = []
     for workload in workloads:
         size = sizes[workload]
@@ -325,8 +341,8 @@ def summarize(runs: list[Run], skipped: dict[str, str], workloads: list[str],
             }
             if driver in skipped:
                 record.update(status="skipped", reason=skipped[driver])
-            elif driver in ("c-malloc", "c-arena") and workload not in C_WORKLOADS:
-                record.update(status="skipped", reason="the C peer implements binary-trees only")
+            elif driver in limits and workload not in limits[driver].workloads:
+                record.update(status="skipped", reason=limits[driver].why_not)
             elif not mine:
                 continue
             else:
@@ -385,24 +401,25 @@ def budgets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     py_api = rate(records, bt, "drc-python")
     out: list[dict[str, Any]] = []
 
-    def ratio_budget(what: str, ours: float | None, peer: str, need: float) -> None:
+    def ratio_budget(what: str, ours: float | None, mine: str, peer: str, need: float) -> None:
         theirs = rate(records, bt, peer)
         if ours is None or theirs is None:
-            missing = [LABELS[n] for n, v in ((peer, theirs),) if v is None]
+            missing = [LABELS[n] for n, v in ((mine, ours), (peer, theirs)) if v is None]
             out.append({"budget": what, "kind": "ratio", "need": need, "measured": None,
-                        "met": None,
-                        "note": "not measured: " + ", ".join(missing or ["drc driver"])
-                        + " did not run"})
+                        "met": None, "note": "not measured: " + " and ".join(missing)
+                        + " did not run binary-trees"})
             return
         value = ours / theirs
         out.append({"budget": what, "kind": "ratio", "need": need, "measured": value,
                     "met": value >= need})
 
-    ratio_budget("C level / Wasmtime, binary-trees objects/s", c_level, "wasmtime", 20.0)
-    ratio_budget("C level / V8, binary-trees objects/s", c_level, "v8", 1.0)
-    ratio_budget("C level / C malloc, binary-trees objects/s", c_level, "c-malloc", 1.0)
-    ratio_budget("C level / C arena (the floor), binary-trees objects/s", c_level, "c-arena",
-                 0.0)
+    ratio_budget("C level / Wasmtime, binary-trees objects/s", c_level, "drc-c", "wasmtime",
+                 20.0)
+    ratio_budget("C level / V8, binary-trees objects/s", c_level, "drc-c", "v8", 1.0)
+    ratio_budget("C level / C malloc, binary-trees objects/s", c_level, "drc-c", "c-malloc",
+                 1.0)
+    ratio_budget("C level / C arena (the floor), binary-trees objects/s", c_level, "drc-c",
+                 "c-arena", 0.0)
     if c_level is None:
         out.append({"budget": "C level binary-trees objects/s", "kind": "rate", "need": 40e6,
                     "measured": None, "met": None,
@@ -410,8 +427,8 @@ def budgets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     else:
         out.append({"budget": "C level binary-trees objects/s", "kind": "rate", "need": 40e6,
                     "measured": c_level, "met": c_level >= 40e6})
-    ratio_budget("Python API / CPython __slots__, binary-trees objects/s", py_api, "cpython",
-                 1.0)
+    ratio_budget("Python API / CPython __slots__, binary-trees objects/s", py_api,
+                 "drc-python", "cpython", 1.0)
     sizes = [r["bytes_per_node"] for r in records
              if r["workload"] == bt and r["driver"] in DRC_DRIVERS and "bytes_per_node" in r]
     if sizes:
