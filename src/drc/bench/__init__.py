@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from drc.bench.harness import DRIVER_ORDER
 from drc.bench.workloads import WORKLOADS
@@ -121,6 +122,7 @@ class _Progress:
     """A rich progress bar on a terminal; short plain lines otherwise (logs stay readable)."""
 
     def __init__(self) -> None:
+        self.console: Any = None
         try:
             from rich.console import Console
 

@@ -144,10 +144,8 @@ def build_c_driver(assets: Path, cache: Path) -> Path:
         raise Skip("this drc has no Heap yet")
     if not (package / "includes" / "drc_config.h").is_file():
         raise Skip("drc is an editable install; the C level needs a regular install to cimport")
-    try:
-        import mesonbuild  # noqa: F401
-    except ImportError as exc:
-        raise Skip("meson is not installed (pip install 'drc[bench]')") from exc
+    if not _has_module("mesonbuild"):
+        raise Skip("meson is not installed (pip install 'drc[bench]')")
     if shutil.which("ninja") is None and not _has_module("ninja"):
         raise Skip("ninja is not installed (pip install 'drc[bench]')")
     sources = [assets / "drc_driver.pyx", assets / "meson.build"]
@@ -210,10 +208,10 @@ def prepare(names: Iterable[str], work: Path, cache: Path,
         note(f"preparing {LABELS[name]}")
         try:
             if name == "cpython":
-                ready.append(Prepared(name, lambda w, s: [*child, "cpython", w, str(s), "-"]))
+                ready.append(Prepared(name, _child_command(child, "cpython", "-")))
             elif name == "drc-python":
                 _require_registry()
-                command = lambda w, s: [*child, "drc-python", w, str(s), "-"]  # noqa: E731
+                command = _child_command(child, "drc-python", "-")
                 try:
                     _require_heap()
                     ready.append(Prepared(name, command))
@@ -224,29 +222,49 @@ def prepare(names: Iterable[str], work: Path, cache: Path,
             elif name == "drc-c":
                 _require_registry()
                 driver = build_c_driver(assets, cache)
-                ready.append(Prepared(
-                    name, lambda w, s, d=driver: [*child, "drc-c", w, str(s), "-", str(d)]))
+                ready.append(Prepared(name, _child_command(child, "drc-c", "-", str(driver))))
             elif name == "wasmtime":
                 d = wasm_dir()
-                ready.append(Prepared(
-                    name, lambda w, s, d=d: [*child, "wasmtime", w, str(s), str(d)]))
+                ready.append(Prepared(name, _child_command(child, "wasmtime", str(d))))
             elif name == "v8":
                 d = wasm_dir()
                 node = node_executable()
                 runner = str(assets / "runner.mjs")
-                ready.append(Prepared(name, lambda w, s, d=d, node=node, runner=runner: [
-                    node, runner, str(d), w, str(s), str(W.WORKLOADS[w].rounds)]))
+                ready.append(Prepared(name, _node_command(node, runner, str(d))))
             elif name in ("c-malloc", "c-arena"):
                 exe = compile_c(assets, work)
                 mode = name.split("-")[1]
-                ready.append(Prepared(name, lambda w, s, exe=exe, mode=mode: [
-                    str(exe), mode, str(s)], workloads=C_WORKLOADS,
-                    why_not="the C peer implements binary-trees only"))
+                ready.append(Prepared(name, _c_command(str(exe), mode), workloads=C_WORKLOADS,
+                                      why_not="the C peer implements binary-trees only"))
             else:
                 raise KeyError(name)
         except Skip as exc:
             skipped[name] = str(exc)
     return ready, skipped
+
+
+Command = Callable[[str, int], list[str]]
+
+
+def _child_command(child: list[str], driver: str, *extra: str) -> Command:
+    def command(workload: str, size: int) -> list[str]:
+        return [*child, driver, workload, str(size), *extra]
+
+    return command
+
+
+def _node_command(node: str, runner: str, wasm: str) -> Command:
+    def command(workload: str, size: int) -> list[str]:
+        return [node, runner, wasm, workload, str(size), str(W.WORKLOADS[workload].rounds)]
+
+    return command
+
+
+def _c_command(exe: str, mode: str) -> Command:
+    def command(workload: str, size: int) -> list[str]:
+        return [exe, mode, str(size)]
+
+    return command
 
 
 def _require_heap() -> None:
