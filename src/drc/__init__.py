@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from drc.build import ZEAL
 from drc.errors import DrcError, HeapCorruptionError, InvalidRefError, NoGcScopeError, OutOfHeapError
+from drc.heap import MAX_HEAP_SIZE, I31, GcRef, Heap
 
 try:
     __version__ = version("drc")
@@ -16,7 +17,11 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
+    "I31",
+    "MAX_HEAP_SIZE",
     "ZEAL",
+    "GcRef",
+    "Heap",
     "DrcError",
     "HeapCorruptionError",
     "InvalidRefError",

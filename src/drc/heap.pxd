@@ -1,0 +1,272 @@
+# The DRC heap: memory, objects, reference counts, host handles (DESIGN.md sections 3-5).
+#
+# C-level contract for embedders and for drc's collector. Everything works on raw gcref_t
+# values (u32 heap offsets, i31s, 0 for null). Unless a signature says otherwise:
+#   - `obj` arguments must be live objects of THIS heap of the kind the function expects,
+#     `offset`s must be the offset of a field of the right storage in that object's layout,
+#     array indices must be < the array's length;
+#   - a returned or "owned" ref carries one count that the caller must give back with
+#     dec_ref (or hand to a heap slot, or to the OASR list with expose_raw);
+#   - the release build trusts these preconditions; the zeal build checks them and raises
+#     InvalidRefError / IndexError / HeapCorruptionError instead of corrupting memory.
+# Functions marked `nogil` never touch a Python object except to raise (they take the GIL
+# only on the failure branch).
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memset
+
+from drc.includes.zeal cimport GC_ZEAL
+from drc.header cimport (ObjectHeader, ArrayHeader, gcref_t, REF_NULL, I31_TAG, KIND_STRUCT,
+                         KIND_ARRAY, ref_is_object)
+from drc.freelist cimport FreeList, fl_bump, GRANULE_SHIFT
+from registry.typeinfo cimport TypeInfo, FieldInfo, COMPOSITE_STRUCT, COMPOSITE_ARRAY
+from registry.registry cimport TypeRegistry
+
+
+cdef class Heap:
+    # ---- memory: one reservation, usable prefix grown in 64 KiB pages ----
+    cdef char* base                     # start of the reservation; never moves; NULL once closed
+    cdef size_t reserved                # bytes reserved (max_size rounded up to a page)
+    cdef size_t capacity                # usable bytes [0, capacity), readable and writable
+    cdef readonly size_t max_size       # hard limit on capacity (<= 4 GiB - 16)
+    cdef Py_ssize_t exports             # live buffer exports (memoryviews) of the memory
+    cdef FreeList fl                    # free granules, object starts, bump region
+
+    # ---- types: a registration held for every type with objects here ----
+    cdef readonly TypeRegistry registry
+    cdef const TypeInfo** types         # cache indexed by engine type index; NULL: not yet used
+    cdef size_t ntypes                  # entries in `types`
+    cdef dict type_roots                # type index -> RegisteredType keeping it registered
+
+    # ---- externref payloads: a side table with reusable ids (id 0 is never used) ----
+    cdef list host_data                 # id -> payload object (None when the id is free)
+    cdef list host_free_ids             # ids ready for reuse
+    cdef uint32_t* release_ids          # payload ids to release once the cascade is done
+    cdef size_t n_release
+    cdef size_t cap_release
+
+    # ---- over-approximated stack roots (research 2.4) ----
+    cdef uint32_t oasr_head             # first object in the list, 0 when empty
+    cdef uint32_t oasr_len              # objects in the list
+    cdef uint32_t oasr_len_after_last_gc
+    cdef uint64_t no_gc_depth           # nesting depth of no-GC scopes
+
+    # ---- counters ----
+    cdef uint64_t objects_allocated
+    cdef uint64_t objects_freed
+    cdef uint64_t bytes_allocated       # 16-rounded
+    cdef uint64_t bytes_freed           # 16-rounded
+    cdef uint64_t collections
+    cdef uint64_t bytes_freed_by_sweeps
+    cdef uint64_t host_data_released
+
+    # ---- the dealloc cascade's reusable buffers ----
+    cdef uint32_t* stack                # refs whose count is being given up
+    cdef size_t stack_n
+    cdef size_t stack_cap
+    cdef uint32_t* large                # (array ref, next element) pairs of big ref arrays
+    cdef size_t large_n
+    cdef size_t large_cap
+    cdef uint32_t* to_free              # (first granule, granules) pairs to free
+    cdef size_t free_n
+    cdef size_t free_cap
+    cdef bint in_cascade                # a cascade is running (re-entry would corrupt buffers)
+
+    # ---- zeal only ----
+    cdef uint32_t* ext_counts           # per granule: counts owned by host handles / C callers
+
+    # Memory.
+    cdef int make_room(self, size_t bytes_needed) except -1 nogil
+    cdef int grow_to(self, size_t new_capacity) except -1 nogil
+    cdef int check_open(self) except -1
+    cdef void release_memory(self) noexcept
+
+    # Allocation (each returns an owned ref; fields / elements are zero). alloc_struct and
+    # alloc_array take the GIL only the first time they see a type, and to raise.
+    cdef gcref_t alloc_object(self, size_t size, uint32_t kind_bits,
+                              uint32_t type_index) except 0 nogil
+    cdef gcref_t alloc_struct(self, uint32_t type_index) except 0 nogil
+    cdef gcref_t alloc_array(self, uint32_t type_index, uint32_t length) except 0 nogil
+    cdef gcref_t alloc_externref(self, object data) except 0
+    cdef const TypeInfo* type_record(self, uint32_t type_index) except NULL
+
+    # Counting. inc_ref/dec_ref are for counts held OUTSIDE the heap (embedder variables,
+    # handles): zeal tracks them per object. Counts owned by the OASR list are dropped with
+    # oasr_drop. cascade(r) gives up one count on r and frees whatever dies.
+    cdef int inc_ref(self, gcref_t r) except -1 nogil
+    cdef int dec_ref(self, gcref_t r) except -1 nogil
+    cdef int oasr_drop(self, gcref_t r) except -1 nogil
+    cdef int cascade(self, gcref_t r) except -1 nogil
+    cdef int push_child(self, gcref_t c) except -1 nogil
+    cdef int queue_free(self, gcref_t x, ObjectHeader* hdr) except -1 nogil
+    cdef int flush_frees(self) except -1 nogil
+    cdef int release_host_data(self) except -1
+    cdef void ext_add(self, gcref_t r, int delta) noexcept nogil
+
+    # Barriered ref fields. `offset` is a byte offset from the object start. read_ref returns
+    # an owned ref; write_ref leaves the caller's count on `value` with the caller.
+    cdef int check_ref_slot(self, gcref_t obj, uint32_t offset) except -1 nogil
+    cdef gcref_t read_ref(self, gcref_t obj, uint32_t offset) except? 0 nogil
+    cdef int write_ref(self, gcref_t obj, uint32_t offset, gcref_t value) except -1 nogil
+
+    # OASR and validation. expose_raw consumes one owned count and returns r. is_object: is
+    # r the start of a live object of this heap (O(1), any u32 accepted). check_object also
+    # checks the kind (0: any kind) and raises InvalidRefError naming r.
+    cdef gcref_t expose_raw(self, gcref_t r) except? 0 nogil
+    cdef bint is_object(self, gcref_t r) noexcept nogil
+    cdef int check_object(self, gcref_t r, uint32_t kind) except -1 nogil
+    cdef int check_object_slow(self, gcref_t r, uint32_t kind) except -1
+    cdef bint heap_type_matches(self, gcref_t r, uint32_t heap) noexcept nogil
+    cdef bint ref_matches(self, gcref_t r, uint32_t heap, bint nullable) noexcept nogil
+    cdef bint ref_type_sub(self, uint32_t a, bint an, uint32_t b, bint bn) noexcept
+    cdef uint32_t heap_top(self, uint32_t h) noexcept
+
+    # Python-API helpers: argument checking and conversion.
+    cdef gcref_t ref_value(self, object v, str what) except? 0xFFFFFFFF
+    cdef object ref_out(self, gcref_t r)
+    cdef GcRef wrap(self, gcref_t r)
+    cdef gcref_t object_arg(self, object ref, uint32_t kind, str what) except 0
+    cdef const TypeInfo* type_arg(self, object type_index, int kind, str what) except NULL
+    cdef const FieldInfo* field_arg(self, gcref_t r, object field, str what) except NULL
+    cdef uint32_t length_arg(self, object n, str what, str name) except? 0xFFFFFFFF
+    cdef int fill_elems(self, gcref_t arr, const FieldInfo* f, uint32_t start, uint32_t count,
+                        const uint8_t* value) except -1 nogil
+    cdef uint32_t index_arg(self, gcref_t r, object index, str what) except? 0xFFFFFFFF
+    cdef uint32_t range_arg(self, gcref_t r, object start, object count,
+                            str what) except? 0xFFFFFFFF
+    cdef const FieldInfo* elem_info(self, gcref_t r) noexcept
+    cdef int check_mutable_array(self, gcref_t r, str what) except -1
+
+    # Integrity walks (verify()).
+    cdef int verify_slot(self, gcref_t obj, uint32_t offset, uint32_t* expected) except -1
+    cdef int verify_oasr(self, size_t nin, uint32_t* expected) except -1
+    cdef int verify_counts(self, uint32_t* expected) except -1
+    cdef int verify_poison(self) except -1
+
+
+cdef class GcRef:
+    """A host handle owning one count on a heap object."""
+    cdef readonly Heap heap             # None once released
+    cdef readonly gcref_t raw           # the object's offset; 0 once released
+
+    cdef Heap live_heap(self)
+
+
+cdef class I31:
+    """An unboxed 31-bit integer ref."""
+    cdef readonly int value
+
+
+# ==== Inline fast paths (compiled into every module that cimports this file) ==============
+
+cdef inline ObjectHeader* obj_header(Heap h, gcref_t obj) noexcept nogil:
+    return <ObjectHeader*>(h.base + obj)
+
+
+cdef inline char* field_addr(Heap h, gcref_t obj, uint32_t offset) noexcept nogil:
+    """Address of the byte at `offset` inside `obj`. Valid until the object is freed."""
+    return h.base + obj + offset
+
+
+cdef inline uint32_t array_length(Heap h, gcref_t arr) noexcept nogil:
+    return (<ArrayHeader*>(h.base + arr)).length
+
+
+cdef inline char* array_elem_addr(Heap h, gcref_t arr, uint32_t index) noexcept nogil:
+    """Address of element `index` (precondition: index < length)."""
+    cdef const TypeInfo* ti = h.types[(<ObjectHeader*>(h.base + arr)).type_index]
+    return h.base + arr + ti.size + <size_t>index * ti.elem_size
+
+
+cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
+    """Allocate a zeroed struct of a type the heap already holds (Heap.use_type(), or any
+    earlier allocation); other types, a full bump region and zeal builds go through
+    Heap.alloc_struct. Returns an owned ref."""
+    cdef const TypeInfo* ti
+    cdef size_t g, p
+    cdef ObjectHeader* hdr
+    if not GC_ZEAL and type_index < h.ntypes:
+        ti = h.types[type_index]
+        if ti != NULL and ti.kind == COMPOSITE_STRUCT:
+            g = (ti.size + 15) >> GRANULE_SHIFT
+            p = fl_bump(&h.fl, g)
+            if p != 0:
+                hdr = <ObjectHeader*>(h.base + (p << GRANULE_SHIFT))
+                hdr.kind_bits = KIND_STRUCT
+                hdr.type_index = type_index
+                hdr.ref_count = 1
+                hdr.next_oasr = 0
+                hdr.object_size = ti.size
+                memset(<char*>hdr + sizeof(ObjectHeader), 0, ti.size - sizeof(ObjectHeader))
+                h.objects_allocated += 1
+                h.bytes_allocated += g << GRANULE_SHIFT
+                return <gcref_t>(p << GRANULE_SHIFT)
+    return h.alloc_struct(type_index)
+
+
+cdef inline int inc(Heap h, gcref_t r) except -1 nogil:
+    """Take one more count on r (null and i31 are ignored)."""
+    if GC_ZEAL:
+        return h.inc_ref(r)
+    if ref_is_object(r):
+        (<ObjectHeader*>(h.base + r)).ref_count += 1
+    return 0
+
+
+cdef inline int dec(Heap h, gcref_t r) except -1 nogil:
+    """Give up one count on r; at zero, r and everything only it kept alive are freed."""
+    cdef ObjectHeader* hdr
+    if GC_ZEAL:
+        return h.dec_ref(r)
+    if ref_is_object(r):
+        hdr = <ObjectHeader*>(h.base + r)
+        if hdr.ref_count > 1:
+            hdr.ref_count -= 1
+            return 0
+        return h.cascade(r)
+    return 0
+
+
+cdef inline gcref_t load_ref(Heap h, gcref_t obj, uint32_t offset) except? 0 nogil:
+    """Read a ref field; the result is owned by the caller (one count taken)."""
+    cdef gcref_t r
+    if GC_ZEAL:
+        return h.read_ref(obj, offset)
+    r = (<uint32_t*>(h.base + obj + offset))[0]
+    if ref_is_object(r):
+        (<ObjectHeader*>(h.base + r)).ref_count += 1
+    return r
+
+
+cdef inline gcref_t peek_ref(Heap h, gcref_t obj, uint32_t offset) noexcept nogil:
+    """Read a ref field WITHOUT taking a count: the result is borrowed from the field and
+    only valid until that field is written or `obj` dies."""
+    return (<uint32_t*>(h.base + obj + offset))[0]
+
+
+cdef inline int store_ref(Heap h, gcref_t obj, uint32_t offset, gcref_t value) except -1 nogil:
+    """Write barrier: count the new value, store it, then drop the old one. The caller keeps
+    its own count on `value`."""
+    cdef uint32_t* slot
+    cdef gcref_t old
+    if GC_ZEAL:
+        return h.write_ref(obj, offset, value)
+    if ref_is_object(value):
+        (<ObjectHeader*>(h.base + value)).ref_count += 1
+    slot = <uint32_t*>(h.base + obj + offset)
+    old = slot[0]
+    slot[0] = value
+    return dec(h, old)
+
+
+cdef inline int move_ref(Heap h, gcref_t obj, uint32_t offset, gcref_t value) except -1 nogil:
+    """Like store_ref, but the caller's count on `value` moves into the field."""
+    cdef uint32_t* slot
+    cdef gcref_t old
+    if GC_ZEAL:
+        h.write_ref(obj, offset, value)
+        return h.dec_ref(value)
+    slot = <uint32_t*>(h.base + obj + offset)
+    old = slot[0]
+    slot[0] = value
+    return dec(h, old)

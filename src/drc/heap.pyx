@@ -1,0 +1,1643 @@
+"""The DRC heap: one mmap-backed linear memory of structs, arrays and externrefs, reclaimed by
+reference counting (DESIGN.md sections 3-5; the C-level contract is in heap.pxd)."""
+
+cimport cython
+from cpython.buffer cimport PyBuffer_FillInfo
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memset, memcpy, memmove
+from libc.stdlib cimport malloc, calloc, free as c_free
+from posix.mman cimport mprotect, PROT_NONE
+
+from drc.includes.zeal cimport GC_ZEAL, DRC_POISON
+from drc.header cimport (ObjectHeader, ArrayHeader, ExternRefObject, gcref_t, REF_NULL, I31_TAG,
+                         I31_MIN, I31_MAX, KIND_MASK, KIND_EXTERN, KIND_ANY, KIND_EQ,
+                         KIND_ARRAY, KIND_STRUCT, RESERVED_MASK, MARK_BIT, IN_OASR_BIT,
+                         ref_is_i31, ref_is_object, i31_new, i31_get_s, header_kind,
+                         kind_matches, kind_is_valid)
+from drc.freelist cimport (FreeList, CandidateStack, bit_get, bit_set, bit_clear, fl_bump,
+                           GRANULE, GRANULE_SHIFT, EXACT_CLASSES, NCLASSES)
+from registry.typeinfo cimport (TypeInfo, FieldInfo, STORAGE_I8, STORAGE_I16, STORAGE_I32,
+                                STORAGE_I64, STORAGE_F32, STORAGE_F64, STORAGE_V128,
+                                STORAGE_REF, HEAP_ABSTRACT_BASE, HEAP_ANY, HEAP_EQ, HEAP_I31,
+                                HEAP_STRUCT, HEAP_ARRAY, HEAP_NONE, HEAP_FUNC, HEAP_NOFUNC,
+                                HEAP_EXTERN, HEAP_NOEXTERN, HEAP_EXN, HEAP_NOEXN,
+                                TYPE_INDEX_NONE, COMPOSITE_STRUCT, COMPOSITE_ARRAY,
+                                COMPOSITE_FUNC)
+from registry.registry cimport TypeRegistry
+
+from drc.errors import HeapCorruptionError, InvalidRefError, OutOfHeapError
+from registry.errors import UnknownTypeError
+
+include "freelist.pxi"
+
+cdef enum:
+    PAGE_SIZE = 65536               # growth unit of the usable length
+    OS_PAGE = 4096                  # mprotect granularity we round to
+    CASCADE_CHUNK = 1024            # ref-array elements handled per step of a cascade
+    MAX_STAGED_FIELDS = 32          # struct_new stages up to this many fields on the C stack
+
+#: The largest heap: refs are u32 offsets and 16 bytes stay unaddressable at the top.
+MAX_HEAP_SIZE = (1 << 32) - 16
+cdef size_t C_MAX_HEAP_SIZE = (<size_t>1 << 32) - 16
+# Type indices are below this (the abstract heap codes start here); typed so that Python-level
+# comparisons see the unsigned value.
+cdef uint32_t MAX_TYPE_INDEX = HEAP_ABSTRACT_BASE
+
+# A free slot in the host-data table (payloads may legitimately be None).
+cdef object _FREE_ID = object()
+
+_FL_RULES = {
+    FL_BAD_BUMP: "bump region misordered or out of bounds",
+    FL_BUMP_MARKED_FREE: "bump-region granule also marked free",
+    FL_RUN_TOUCHES_BUMP: "free run adjacent to the bump region (missed merge)",
+    FL_FREE_OUT_OF_RANGE: "free bit outside the usable range",
+    FL_COUNT_MISMATCH: "free byte count disagrees with the free blocks",
+    FL_START_IN_FREE: "live block starts inside free space",
+}
+
+_STORAGE_NAMES = {STORAGE_I8: "i8", STORAGE_I16: "i16", STORAGE_I32: "i32",
+                  STORAGE_I64: "i64", STORAGE_F32: "f32", STORAGE_F64: "f64",
+                  STORAGE_V128: "v128", STORAGE_REF: "ref"}
+
+
+# ==== Small helpers ========================================================================
+
+cdef inline size_t granules_of(size_t nbytes) noexcept nogil:
+    return (nbytes + GRANULE - 1) >> GRANULE_SHIFT
+
+
+cdef inline ObjectHeader* hdr_of(Heap h, gcref_t r) noexcept nogil:
+    return <ObjectHeader*>(h.base + r)
+
+
+cdef inline void slot_inc(Heap h, gcref_t r) noexcept nogil:
+    """A count for a heap slot or the OASR list (not tracked as held outside the heap)."""
+    if ref_is_object(r):
+        (<ObjectHeader*>(h.base + r)).ref_count += 1
+
+
+cdef inline int slot_dec(Heap h, gcref_t r) except -1 nogil:
+    cdef ObjectHeader* hdr
+    if ref_is_object(r):
+        hdr = <ObjectHeader*>(h.base + r)
+        if hdr.ref_count > 1:
+            hdr.ref_count -= 1
+            return 0
+        return h.cascade(r)
+    return 0
+
+
+cdef str kind_name(uint32_t kind):
+    if kind == KIND_STRUCT:
+        return "struct"
+    if kind == KIND_ARRAY:
+        return "array"
+    if kind == KIND_EXTERN:
+        return "externref"
+    if kind == KIND_EQ:
+        return "eq"
+    if kind == KIND_ANY:
+        return "any"
+    return f"kind {kind:#010x}"
+
+
+cdef int grow_buffer(uint32_t** buf, size_t* cap, size_t need) except -1 nogil:
+    """Make room for `need` u32 entries in a cascade buffer."""
+    cdef size_t n
+    cdef uint32_t* p
+    if need <= cap[0]:
+        return 0
+    n = cap[0] * 2 if cap[0] else 4096
+    while n < need:
+        n *= 2
+    p = <uint32_t*>realloc(buf[0], n * sizeof(uint32_t))
+    if p == NULL:
+        with gil:
+            raise MemoryError(f"cannot grow a cascade buffer to {n} entries")
+    buf[0] = p
+    cap[0] = n
+    return 0
+
+
+# ==== Values: conversions between Python and field storage ================================
+
+cdef uint64_t int_bits(object v, int storage, str what) except? 0xFFFFFFFFFFFFFFFF:
+    """Check an integer for an integer field and return its two's-complement bits. i8, i16
+    and i32 fields take any i32 value, signed or unsigned (packed fields wrap on store, as in
+    Wasm); i64 fields any i64."""
+    cdef int64_t s
+    cdef uint64_t u
+    if not isinstance(v, int):
+        raise TypeError(f"{what}: expected an int for an {_STORAGE_NAMES[storage]} field, "
+                        f"got {type(v).__name__} {v!r}")
+    try:
+        if v < 0:
+            s = v
+            u = <uint64_t>s
+        else:
+            u = v
+    except OverflowError:
+        raise OverflowError(f"{what}: {v!r} does not fit in 64 bits") from None
+    if storage != STORAGE_I64:
+        if (v < 0 and s < -2147483648) or (v >= 0 and u > 0xFFFFFFFF):
+            raise OverflowError(f"{what}: {v!r} is out of the i32 range "
+                                f"[-2**31, 2**32) of an {_STORAGE_NAMES[storage]} field")
+    return u
+
+
+cdef int convert_value(Heap h, const FieldInfo* f, object v, uint8_t* out,
+                       str what) except -1:
+    """Check `v` for a field and write its heap bytes (f.size of them) to `out`. A ref is
+    written as its raw value and checked against the field's ref type; no count is taken."""
+    cdef uint64_t bits
+    cdef double d
+    cdef float x
+    cdef gcref_t r
+    cdef const unsigned char* src
+    cdef int st = f.storage
+    if st == STORAGE_REF:
+        r = h.ref_value(v, what)
+        if not h.ref_matches(r, f.ref_heap, f.ref_nullable):
+            raise TypeError(f"{what}: {v!r} does not match the field's type "
+                            f"{heap_type_repr(f.ref_heap, f.ref_nullable)}")
+        (<uint32_t*>out)[0] = r
+    elif st == STORAGE_I8:
+        out[0] = <uint8_t>int_bits(v, st, what)
+    elif st == STORAGE_I16:
+        (<uint16_t*>out)[0] = <uint16_t>int_bits(v, st, what)
+    elif st == STORAGE_I32:
+        (<uint32_t*>out)[0] = <uint32_t>int_bits(v, st, what)
+    elif st == STORAGE_I64:
+        (<uint64_t*>out)[0] = int_bits(v, st, what)
+    elif st == STORAGE_F32 or st == STORAGE_F64:
+        if not isinstance(v, (float, int)) or isinstance(v, bool):
+            raise TypeError(f"{what}: expected a float for an {_STORAGE_NAMES[st]} field, "
+                            f"got {type(v).__name__} {v!r}")
+        try:
+            d = v
+        except OverflowError:
+            raise OverflowError(f"{what}: {v!r} is too large for a float") from None
+        if st == STORAGE_F32:
+            x = <float>d
+            memcpy(out, &x, 4)
+        else:
+            memcpy(out, &d, 8)
+    elif st == STORAGE_V128:
+        if not isinstance(v, (bytes, bytearray)):
+            raise TypeError(f"{what}: expected 16 bytes for a v128 field, "
+                            f"got {type(v).__name__} {v!r}")
+        if len(v) != 16:
+            raise ValueError(f"{what}: a v128 value is 16 bytes, got {len(v)}")
+        src = v
+        memcpy(out, src, 16)
+    else:
+        raise HeapCorruptionError(f"{what}: unknown storage code {st}")
+    return 0
+
+
+cdef object load_value(Heap h, const uint8_t* p, const FieldInfo* f, bint signed):
+    cdef int st = f.storage
+    cdef float x
+    cdef double d
+    if st == STORAGE_REF:
+        return h.ref_out((<const uint32_t*>p)[0])
+    if st == STORAGE_I8:
+        if signed:
+            return <int8_t>p[0]
+        return p[0]
+    if st == STORAGE_I16:
+        if signed:
+            return (<const int16_t*>p)[0]
+        return (<const uint16_t*>p)[0]
+    if st == STORAGE_I32:
+        return (<const int32_t*>p)[0]
+    if st == STORAGE_I64:
+        return (<const int64_t*>p)[0]
+    if st == STORAGE_F32:
+        memcpy(&x, p, 4)
+        return x
+    if st == STORAGE_F64:
+        memcpy(&d, p, 8)
+        return d
+    if st == STORAGE_V128:
+        return PyBytes_FromStringAndSize(<const char*>p, 16)
+    raise HeapCorruptionError(f"unknown storage code {st}")
+
+
+cdef inline int store_staged(Heap h, uint8_t* dst, const FieldInfo* f,
+                             const uint8_t* src) except -1 nogil:
+    """Write a converted value into a slot: the write barrier for GC refs, a copy otherwise."""
+    cdef gcref_t new, old
+    if f.is_gc_ref:
+        new = (<const uint32_t*>src)[0]
+        slot_inc(h, new)
+        old = (<uint32_t*>dst)[0]
+        (<uint32_t*>dst)[0] = new
+        return slot_dec(h, old)
+    memcpy(dst, src, f.size)
+    return 0
+
+
+cdef str heap_type_repr(uint32_t heap, bint nullable):
+    names = {HEAP_ANY: "any", HEAP_EQ: "eq", HEAP_I31: "i31", HEAP_STRUCT: "struct",
+             HEAP_ARRAY: "array", HEAP_NONE: "none", HEAP_FUNC: "func", HEAP_NOFUNC: "nofunc",
+             HEAP_EXTERN: "extern", HEAP_NOEXTERN: "noextern", HEAP_EXN: "exn",
+             HEAP_NOEXN: "noexn"}
+    return f"(ref {'null ' if nullable else ''}{names.get(heap, heap)})"
+
+
+cdef uint32_t heap_code_arg(object heap) except? 0:
+    """A RefType's heap as a C code: an int type index or an abstract constant's .code."""
+    cdef uint32_t code
+    if isinstance(heap, int):
+        if heap < 0 or heap >= MAX_TYPE_INDEX:
+            raise OverflowError(f"type index {heap!r} is out of range")
+        return heap
+    code = getattr(heap, "code")
+    return code
+
+
+# ==== The heap =============================================================================
+
+@cython.no_gc_clear
+cdef class Heap:
+    """A garbage-collected heap of Wasm GC objects typed by `registry`.
+
+    ``Heap(registry, *, max_size=4 GiB - 16, initial_size=0)`` reserves `max_size` bytes of
+    address space at once; usable memory grows inside the reservation in 64 KiB pages (the
+    first allocation makes the first page usable), so the base never moves.
+    """
+
+    def __cinit__(self, TypeRegistry registry not None, *, max_size=MAX_HEAP_SIZE,
+                  initial_size=0):
+        cdef size_t max_granules
+        if not isinstance(max_size, int) or not isinstance(initial_size, int):
+            raise TypeError(f"max_size and initial_size must be ints, got {max_size!r} and "
+                            f"{initial_size!r}")
+        if max_size < 32 or max_size > MAX_HEAP_SIZE:
+            raise ValueError(f"max_size {max_size!r} is out of range [32, {MAX_HEAP_SIZE}]")
+        if initial_size < 0 or initial_size > max_size:
+            raise ValueError(f"initial_size {initial_size!r} is out of range [0, {max_size}]")
+        self.registry = registry
+        self.type_roots = {}
+        self.host_data = [_FREE_ID]
+        self.host_free_ids = []
+        self.max_size = max_size & ~<size_t>15
+        self.reserved = (self.max_size + PAGE_SIZE - 1) & ~(<size_t>PAGE_SIZE - 1)
+        self.base = <char*>mmap(NULL, self.reserved, PROT_NONE,
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        if <void*>self.base == MAP_FAILED:
+            self.base = NULL
+            raise OutOfHeapError(f"cannot reserve {self.reserved} bytes of address space")
+        max_granules = self.max_size >> GRANULE_SHIFT
+        fl_init(&self.fl, max_granules)
+        if GC_ZEAL:
+            self.ext_counts = <uint32_t*>mmap(NULL, max_granules * 4 + 8,
+                                              PROT_READ | PROT_WRITE,
+                                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                                              -1, 0)
+            if <void*>self.ext_counts == MAP_FAILED:
+                self.ext_counts = NULL
+                raise MemoryError("cannot map the zeal count table")
+        grow_buffer(&self.stack, &self.stack_cap, 4096)
+        grow_buffer(&self.to_free, &self.free_cap, 4096)
+        if initial_size:
+            self.grow_to(((initial_size + PAGE_SIZE - 1) // PAGE_SIZE) * PAGE_SIZE)
+
+    def __dealloc__(self):
+        self.release_memory()
+        c_free(self.types)
+        c_free(self.stack)
+        c_free(self.large)
+        c_free(self.to_free)
+        c_free(self.release_ids)
+
+    cdef void release_memory(self) noexcept:
+        if self.base != NULL:
+            munmap(self.base, self.reserved)
+            self.base = NULL
+        self.capacity = 0
+        fl_destroy(&self.fl)
+        if self.ext_counts != NULL:
+            munmap(self.ext_counts, (self.max_size >> GRANULE_SHIFT) * 4 + 8)
+            self.ext_counts = NULL
+
+    def close(self):
+        """Unmap the memory and release every payload and type registration. Handles that
+        are still alive become inert. Raises BufferError while a memoryview of the heap
+        exists (closing then would leave it pointing at unmapped memory)."""
+        if self.exports:
+            raise BufferError(f"cannot close the heap: {self.exports} memoryview(s) of its "
+                              "memory are still alive")
+        if self.base == NULL:
+            return
+        self.release_memory()
+        data, self.host_data = self.host_data, [_FREE_ID]
+        self.host_free_ids = []
+        roots, self.type_roots = self.type_roots, {}
+        c_free(self.types)
+        self.types = NULL
+        self.ntypes = 0
+        self.oasr_head = self.oasr_len = 0
+        del data
+        for root in roots.values():
+            close = getattr(root, "close", None)
+            if close is not None:
+                close()
+
+    @property
+    def closed(self):
+        return self.base == NULL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __getbuffer__(self, Py_buffer* buffer, int flags):
+        self.check_open()
+        PyBuffer_FillInfo(buffer, self, self.base, self.capacity, 0, flags)
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer* buffer):
+        self.exports -= 1
+
+    cdef int check_open(self) except -1:
+        if self.base == NULL:
+            raise ValueError("the heap is closed")
+        return 0
+
+    # ---- memory ----------------------------------------------------------------------
+
+    cdef int grow_to(self, size_t new_capacity) except -1 nogil:
+        """Make [0, new_capacity) usable. Zeal poisons the new bytes."""
+        cdef size_t old = self.capacity
+        cdef size_t prot_len
+        if new_capacity > self.max_size:
+            new_capacity = self.max_size
+        if new_capacity <= old:
+            return 0
+        prot_len = (new_capacity + OS_PAGE - 1) & ~(<size_t>OS_PAGE - 1)
+        if prot_len > self.reserved:
+            prot_len = self.reserved
+        if mprotect(self.base, prot_len, PROT_READ | PROT_WRITE) != 0:
+            with gil:
+                raise OutOfHeapError(f"cannot make {new_capacity} bytes of the heap usable")
+        if GC_ZEAL:
+            memset(self.base + old, DRC_POISON, new_capacity - old)
+        self.capacity = new_capacity
+        fl_add_capacity(&self.fl, new_capacity >> GRANULE_SHIFT)
+        return 0
+
+    cdef int make_room(self, size_t bytes_needed) except -1 nogil:
+        """The allocation slow path: grow the usable length (double it, at least by the
+        request, at most to max_size). Raises OutOfHeapError, changing nothing, when even
+        the whole reservation could not fit the request."""
+        cdef size_t pages = (self.capacity + PAGE_SIZE - 1) // PAGE_SIZE
+        cdef size_t want
+        if (self.capacity >= self.max_size
+                or bytes_needed > (self.fl.free_granules << GRANULE_SHIFT)
+                + (self.max_size - self.capacity)):
+            with gil:
+                raise OutOfHeapError(
+                    f"cannot allocate {bytes_needed} bytes: the heap holds "
+                    f"{self.capacity} of at most {self.max_size} bytes, "
+                    f"{self.fl.free_granules << GRANULE_SHIFT} of them free")
+        want = pages * 2
+        if want < pages + (bytes_needed + PAGE_SIZE - 1) // PAGE_SIZE:
+            want = pages + (bytes_needed + PAGE_SIZE - 1) // PAGE_SIZE
+        if want == 0:
+            want = 1
+        if want > self.reserved // PAGE_SIZE:
+            want = self.reserved // PAGE_SIZE
+        return self.grow_to(want * PAGE_SIZE)
+
+    # ---- allocation ------------------------------------------------------------------
+
+    cdef gcref_t alloc_object(self, size_t size, uint32_t kind_bits,
+                              uint32_t type_index) except 0 nogil:
+        cdef size_t g, p, i
+        cdef gcref_t r
+        cdef ObjectHeader* hdr
+        if size > self.max_size - GRANULE:
+            with gil:
+                raise OutOfHeapError(f"cannot allocate {size} bytes: larger than the heap's "
+                                     f"max_size {self.max_size}")
+        g = granules_of(size)
+        p = fl_bump(&self.fl, g)
+        while p == 0:
+            p = fl_alloc_slow(&self.fl, g)
+            if p == 0:
+                self.make_room(g << GRANULE_SHIFT)
+                p = fl_bump(&self.fl, g)
+        r = <gcref_t>(p << GRANULE_SHIFT)
+        if GC_ZEAL:
+            for i in range(g << GRANULE_SHIFT):
+                if <uint8_t>self.base[r + i] != DRC_POISON:
+                    with gil:
+                        raise HeapCorruptionError(
+                            f"offset {r + i}: fresh block at {r} is not poisoned (byte "
+                            f"{<uint8_t>self.base[r + i]:#04x}): something wrote to free memory")
+            if next_set(self.fl.free_bits, p, p + g) < p + g:
+                with gil:
+                    raise HeapCorruptionError(f"offset {r}: allocated block overlaps free space")
+        hdr = <ObjectHeader*>(self.base + r)
+        hdr.kind_bits = kind_bits
+        hdr.type_index = type_index
+        hdr.ref_count = 1
+        hdr.next_oasr = 0
+        hdr.object_size = <uint32_t>size
+        memset(<char*>hdr + sizeof(ObjectHeader), 0, size - sizeof(ObjectHeader))
+        self.objects_allocated += 1
+        self.bytes_allocated += g << GRANULE_SHIFT
+        self.ext_add(r, 1)
+        return r
+
+    cdef const TypeInfo* type_record(self, uint32_t type_index) except NULL:
+        """The type's record, registering the heap's hold on it on first use."""
+        cdef const TypeInfo* ti
+        cdef const TypeInfo** grown
+        cdef size_t n
+        if type_index < self.ntypes and self.types[type_index] != NULL:
+            return self.types[type_index]
+        self.check_open()
+        if self.registry.type_info(type_index) == NULL:
+            raise UnknownTypeError(f"type index {type_index} is not registered")
+        root = self.registry.root(type_index)
+        ti = self.registry.type_info(type_index)
+        if ti == NULL:
+            raise UnknownTypeError(f"type index {type_index} is not registered")
+        if ti.kind == COMPOSITE_FUNC:
+            raise TypeError(f"type {type_index} is a func type; it has no heap objects")
+        if type_index >= self.ntypes:
+            n = self.ntypes * 2 if self.ntypes else 64
+            while n <= type_index:
+                n *= 2
+            grown = <const TypeInfo**>realloc(self.types, n * sizeof(TypeInfo*))
+            if grown == NULL:
+                raise MemoryError()
+            memset(&grown[self.ntypes], 0, (n - self.ntypes) * sizeof(TypeInfo*))
+            self.types = grown
+            self.ntypes = n
+        self.type_roots[type_index] = root
+        self.types[type_index] = ti
+        return ti
+
+    cdef gcref_t alloc_struct(self, uint32_t type_index) except 0 nogil:
+        cdef const TypeInfo* ti = NULL
+        if type_index < self.ntypes:
+            ti = self.types[type_index]
+        if ti == NULL:
+            with gil:
+                ti = self.type_record(type_index)
+        if ti.kind != COMPOSITE_STRUCT:
+            with gil:
+                raise TypeError(f"type {type_index} is not a struct type")
+        return self.alloc_object(ti.size, KIND_STRUCT, type_index)
+
+    cdef gcref_t alloc_array(self, uint32_t type_index, uint32_t length) except 0 nogil:
+        cdef const TypeInfo* ti = NULL
+        cdef uint64_t size
+        cdef gcref_t r
+        if type_index < self.ntypes:
+            ti = self.types[type_index]
+        if ti == NULL:
+            with gil:
+                ti = self.type_record(type_index)
+        if ti.kind != COMPOSITE_ARRAY:
+            with gil:
+                raise TypeError(f"type {type_index} is not an array type")
+        size = ti.size + <uint64_t>length * ti.elem_size
+        if size > self.max_size - GRANULE:
+            with gil:
+                raise OutOfHeapError(f"an array of {length} elements of type {type_index} "
+                                     f"needs {size} bytes, more than max_size {self.max_size}")
+        r = self.alloc_object(size, KIND_ARRAY, type_index)
+        (<ArrayHeader*>(self.base + r)).length = length
+        return r
+
+    cdef gcref_t alloc_externref(self, object data) except 0:
+        cdef gcref_t r
+        cdef uint32_t hid
+        self.check_open()
+        if self.host_free_ids:
+            hid = self.host_free_ids.pop()
+            reused = True
+        else:
+            hid = len(self.host_data)
+            self.host_data.append(_FREE_ID)
+            reused = False
+        try:
+            r = self.alloc_object(sizeof(ExternRefObject), KIND_EXTERN, TYPE_INDEX_NONE)
+        except BaseException:
+            if reused:
+                self.host_free_ids.append(hid)
+            else:
+                self.host_data.pop()
+            raise
+        self.host_data[hid] = data
+        (<ExternRefObject*>(self.base + r)).host_data_id = hid
+        return r
+
+    # ---- counting --------------------------------------------------------------------
+
+    cdef void ext_add(self, gcref_t r, int delta) noexcept nogil:
+        if GC_ZEAL and ref_is_object(r) and self.ext_counts != NULL:
+            self.ext_counts[r >> GRANULE_SHIFT] += delta
+
+    cdef int inc_ref(self, gcref_t r) except -1 nogil:
+        if not ref_is_object(r):
+            return 0
+        if GC_ZEAL:
+            self.check_object(r, 0)
+            self.ext_add(r, 1)
+        hdr_of(self, r).ref_count += 1
+        return 0
+
+    cdef int dec_ref(self, gcref_t r) except -1 nogil:
+        if not ref_is_object(r):
+            return 0
+        if GC_ZEAL:
+            self.check_object(r, 0)
+            if self.ext_counts[r >> GRANULE_SHIFT] == 0:
+                with gil:
+                    raise HeapCorruptionError(
+                        f"offset {r}: dec_ref of a count nobody outside the heap holds")
+            self.ext_add(r, -1)
+        return slot_dec(self, r)
+
+    cdef int oasr_drop(self, gcref_t r) except -1 nogil:
+        if GC_ZEAL:
+            self.check_object(r, 0)
+        return slot_dec(self, r)
+
+    cdef int push_child(self, gcref_t c) except -1 nogil:
+        """Give up a dying object's count on c; if c dies too, queue it."""
+        cdef ObjectHeader* ch
+        if not ref_is_object(c):
+            return 0
+        if GC_ZEAL:
+            if not self.is_object(c) or hdr_of(self, c).ref_count == 0:
+                with gil:
+                    raise HeapCorruptionError(
+                        f"offset {c}: a dying object holds a ref to a dead or invalid object")
+        ch = hdr_of(self, c)
+        if ch.ref_count > 1:
+            ch.ref_count -= 1
+            return 0
+        ch.ref_count = 0
+        self.stack[self.stack_n] = c
+        self.stack_n += 1
+        return 0
+
+    cdef int cascade(self, gcref_t r) except -1 nogil:
+        """Give up the last count on r: free it and, through an explicit stack, everything
+        only it kept alive. Memory is returned in one batch after the walk; payloads of
+        dead externrefs are released after that, with the heap consistent again."""
+        cdef ObjectHeader* hdr = hdr_of(self, r)
+        cdef const TypeInfo* ti
+        cdef uint32_t kind, length, i, end
+        cdef uint32_t* elems
+        cdef gcref_t x
+        if hdr.ref_count > 1:
+            hdr.ref_count -= 1
+            return 0
+        if self.in_cascade:
+            with gil:
+                raise HeapCorruptionError(f"offset {r}: cascade re-entered")
+        self.in_cascade = True
+        hdr.ref_count = 0
+        self.stack[0] = r
+        self.stack_n = 1
+        try:
+            while self.stack_n or self.large_n:
+                while self.stack_n:
+                    self.stack_n -= 1
+                    x = self.stack[self.stack_n]
+                    hdr = hdr_of(self, x)
+                    kind = hdr.kind_bits & KIND_MASK
+                    if kind == KIND_STRUCT:
+                        ti = self.types[hdr.type_index]
+                        if self.stack_n + ti.n_gc_refs > self.stack_cap:
+                            grow_buffer(&self.stack, &self.stack_cap,
+                                        self.stack_n + ti.n_gc_refs)
+                        for i in range(ti.n_gc_refs):
+                            self.push_child((<uint32_t*>(self.base + x
+                                                         + ti.gc_ref_offsets[i]))[0])
+                    elif kind == KIND_ARRAY:
+                        ti = self.types[hdr.type_index]
+                        if ti.elems_are_gc_refs:
+                            length = (<ArrayHeader*>hdr).length
+                            if length > CASCADE_CHUNK:
+                                grow_buffer(&self.large, &self.large_cap, self.large_n + 2)
+                                self.large[self.large_n] = x
+                                self.large[self.large_n + 1] = 0
+                                self.large_n += 2
+                                continue
+                            if self.stack_n + length > self.stack_cap:
+                                grow_buffer(&self.stack, &self.stack_cap, self.stack_n + length)
+                            elems = <uint32_t*>(self.base + x + ti.size)
+                            for i in range(length):
+                                self.push_child(elems[i])
+                    elif kind == KIND_EXTERN:
+                        if self.n_release == self.cap_release:
+                            grow_buffer(&self.release_ids, &self.cap_release,
+                                        self.n_release + 1)
+                        self.release_ids[self.n_release] = (<ExternRefObject*>hdr).host_data_id
+                        self.n_release += 1
+                    elif GC_ZEAL:
+                        with gil:
+                            raise HeapCorruptionError(
+                                f"offset {x}: dying object has invalid kind word "
+                                f"{hdr.kind_bits:#010x}")
+                    self.queue_free(x, hdr)
+                if self.large_n:
+                    # One chunk of a big ref array per round keeps the stack bounded.
+                    x = self.large[self.large_n - 2]
+                    i = self.large[self.large_n - 1]
+                    hdr = hdr_of(self, x)
+                    ti = self.types[hdr.type_index]
+                    length = (<ArrayHeader*>hdr).length
+                    end = i + CASCADE_CHUNK if length - i > CASCADE_CHUNK else length
+                    if self.stack_n + (end - i) > self.stack_cap:
+                        grow_buffer(&self.stack, &self.stack_cap, self.stack_n + (end - i))
+                    elems = <uint32_t*>(self.base + x + ti.size)
+                    for i in range(i, end):
+                        self.push_child(elems[i])
+                    if end == length:
+                        self.large_n -= 2
+                        self.queue_free(x, hdr)
+                    else:
+                        self.large[self.large_n - 1] = end
+            self.flush_frees()
+        finally:
+            self.in_cascade = False
+        if self.n_release:
+            with gil:
+                self.release_host_data()
+        return 0
+
+    cdef int queue_free(self, gcref_t x, ObjectHeader* hdr) except -1 nogil:
+        if self.free_n + 2 > self.free_cap:
+            grow_buffer(&self.to_free, &self.free_cap, self.free_n + 2)
+        self.to_free[self.free_n] = x >> GRANULE_SHIFT
+        self.to_free[self.free_n + 1] = <uint32_t>granules_of(hdr.object_size)
+        self.free_n += 2
+        return 0
+
+    cdef int flush_frees(self) except -1 nogil:
+        """Return the queued blocks to the free list (zeal: poison them first)."""
+        cdef size_t i, n = self.free_n // 2
+        cdef size_t s, g, nbytes = 0
+        for i in range(n):
+            s = self.to_free[2 * i]
+            g = self.to_free[2 * i + 1]
+            if GC_ZEAL:
+                if not bit_get(self.fl.start_bits, s):
+                    with gil:
+                        raise HeapCorruptionError(f"offset {s << GRANULE_SHIFT}: freeing a "
+                                                  "block that is not a live object (double free)")
+                self.ext_counts[s] = 0
+                memset(self.base + (s << GRANULE_SHIFT), DRC_POISON, g << GRANULE_SHIFT)
+            nbytes += g
+        fl_free_batch(&self.fl, self.to_free, n)
+        self.objects_freed += n
+        self.bytes_freed += nbytes << GRANULE_SHIFT
+        self.free_n = 0
+        return 0
+
+    cdef int release_host_data(self) except -1:
+        cdef uint32_t hid
+        while self.n_release:
+            self.n_release -= 1
+            hid = self.release_ids[self.n_release]
+            if self.base == NULL:
+                continue
+            payload = self.host_data[hid]
+            self.host_data[hid] = _FREE_ID
+            self.host_free_ids.append(hid)
+            self.host_data_released += 1
+            # Dropping the payload may run arbitrary code, including code that drops more
+            # handles of this heap; the cascade buffers are idle by now.
+            payload = None
+        return 0
+
+    # ---- barriered ref fields --------------------------------------------------------
+
+    cdef int check_ref_slot(self, gcref_t obj, uint32_t offset) except -1 nogil:
+        """Zeal: `offset` must be a ref slot of `obj`."""
+        cdef ObjectHeader* hdr
+        cdef const TypeInfo* ti
+        cdef uint32_t i
+        self.check_object(obj, KIND_EQ)
+        hdr = hdr_of(self, obj)
+        ti = self.types[hdr.type_index]
+        if (hdr.kind_bits & KIND_MASK) == KIND_STRUCT:
+            for i in range(ti.nfields):
+                if ti.fields[i].offset == offset and ti.fields[i].storage == STORAGE_REF:
+                    return 0
+        elif (ti.fields[0].storage == STORAGE_REF and offset >= ti.size
+              and offset + 4 <= hdr.object_size and (offset - ti.size) % 4 == 0):
+            return 0
+        with gil:
+            raise IndexError(f"offset {offset} is not a ref field of the object at {obj}")
+
+    cdef gcref_t read_ref(self, gcref_t obj, uint32_t offset) except? 0 nogil:
+        cdef gcref_t r
+        if GC_ZEAL:
+            self.check_ref_slot(obj, offset)
+        r = (<uint32_t*>(self.base + obj + offset))[0]
+        if ref_is_object(r):
+            if GC_ZEAL:
+                self.check_object(r, 0)
+            hdr_of(self, r).ref_count += 1
+            self.ext_add(r, 1)
+        return r
+
+    cdef int write_ref(self, gcref_t obj, uint32_t offset, gcref_t value) except -1 nogil:
+        cdef uint32_t* slot
+        cdef gcref_t old
+        if GC_ZEAL:
+            self.check_ref_slot(obj, offset)
+            if ref_is_object(value):
+                self.check_object(value, 0)
+        slot_inc(self, value)
+        slot = <uint32_t*>(self.base + obj + offset)
+        old = slot[0]
+        slot[0] = value
+        return slot_dec(self, old)
+
+    # ---- OASR and validation ---------------------------------------------------------
+
+    cdef gcref_t expose_raw(self, gcref_t r) except? 0 nogil:
+        """Hand one owned count on r to the OASR list (research 2.5): link r if it is not
+        in the list; otherwise drop the count, since the list holds exactly one."""
+        cdef ObjectHeader* hdr
+        if not ref_is_object(r):
+            return r
+        if GC_ZEAL:
+            self.check_object(r, 0)
+            if self.ext_counts[r >> GRANULE_SHIFT] == 0:
+                with gil:
+                    raise HeapCorruptionError(
+                        f"offset {r}: expose of a count nobody outside the heap holds")
+            self.ext_add(r, -1)
+        hdr = hdr_of(self, r)
+        if hdr.kind_bits & IN_OASR_BIT:
+            if GC_ZEAL and hdr.ref_count < 2:
+                with gil:
+                    raise HeapCorruptionError(f"offset {r}: in the OASR list with count "
+                                              f"{hdr.ref_count}")
+            hdr.ref_count -= 1
+        else:
+            hdr.kind_bits |= IN_OASR_BIT
+            hdr.next_oasr = self.oasr_head
+            self.oasr_head = r
+            self.oasr_len += 1
+        return r
+
+    cdef bint is_object(self, gcref_t r) noexcept nogil:
+        return (r != 0 and (r & (GRANULE - 1)) == 0 and r < self.capacity
+                and bit_get(self.fl.start_bits, r >> GRANULE_SHIFT))
+
+    cdef int check_object(self, gcref_t r, uint32_t kind) except -1 nogil:
+        if self.is_object(r) and (kind == 0 or kind_matches(hdr_of(self, r).kind_bits
+                                                           & KIND_MASK, kind)):
+            return 0
+        with gil:
+            return self.check_object_slow(r, kind)
+
+    cdef int check_object_slow(self, gcref_t r, uint32_t kind) except -1:
+        if r == 0:
+            raise InvalidRefError("null ref where an object is needed")
+        if r & I31_TAG:
+            raise InvalidRefError(f"ref {r:#x} is an i31, not a heap object")
+        if not self.is_object(r):
+            raise InvalidRefError(f"ref {r:#x} is not a live object of this heap")
+        if kind and not kind_matches(hdr_of(self, r).kind_bits & KIND_MASK, kind):
+            raise InvalidRefError(f"ref {r:#x} is a {kind_name(hdr_of(self, r).kind_bits & KIND_MASK)}"
+                                  f", not a {kind_name(kind)}")
+        return 0
+
+    # ---- Python values <-> refs ------------------------------------------------------
+
+    cdef gcref_t ref_value(self, object v, str what) except? 0xFFFFFFFF:
+        """The raw ref for a Python ref value (GcRef of this heap, I31, or None)."""
+        cdef GcRef g
+        if v is None:
+            return REF_NULL
+        if type(v) is GcRef:
+            g = <GcRef>v
+            if g.heap is not self:
+                if g.heap is None:
+                    raise InvalidRefError(f"{what}: {v!r} was released")
+                raise InvalidRefError(f"{what}: {v!r} belongs to another heap")
+            if GC_ZEAL:
+                self.check_object(g.raw, 0)
+            return g.raw
+        if type(v) is I31:
+            return i31_new((<I31>v).value)
+        raise TypeError(f"{what}: expected GcRef, I31 or None, got {type(v).__name__} {v!r}")
+
+    cdef object ref_out(self, gcref_t r):
+        """The Python form of a raw ref; an object gets a new handle with its own count."""
+        cdef I31 v
+        if r == REF_NULL:
+            return None
+        if r & I31_TAG:
+            v = I31.__new__(I31)
+            v.value = i31_get_s(r)
+            return v
+        hdr_of(self, r).ref_count += 1
+        self.ext_add(r, 1)
+        return self.wrap(r)
+
+    cdef GcRef wrap(self, gcref_t r):
+        """A handle taking over an already-owned count."""
+        cdef GcRef g = GcRef.__new__(GcRef)
+        g.heap = self
+        g.raw = r
+        return g
+
+    cdef gcref_t object_arg(self, object ref, uint32_t kind, str what) except 0:
+        """The raw ref of a GcRef argument that must be a live object of `kind`."""
+        cdef GcRef g
+        cdef uint32_t k
+        if type(ref) is not GcRef:
+            if ref is None:
+                raise InvalidRefError(f"{what}: null ref where a {kind_name(kind)} is needed")
+            if type(ref) is I31:
+                raise InvalidRefError(f"{what}: {ref!r} is an i31, not a {kind_name(kind)}")
+            raise TypeError(f"{what}: expected a GcRef, got {type(ref).__name__} {ref!r}")
+        g = <GcRef>ref
+        if g.heap is not self:
+            self.check_open()
+            if g.heap is None:
+                raise InvalidRefError(f"{what}: {ref!r} was released")
+            raise InvalidRefError(f"{what}: {ref!r} belongs to another heap")
+        if self.base == NULL:
+            self.check_open()
+        if GC_ZEAL:
+            self.check_object(g.raw, 0)
+        k = hdr_of(self, g.raw).kind_bits & KIND_MASK
+        if kind and not kind_matches(k, kind):
+            raise InvalidRefError(f"{what}: {ref!r} is a {kind_name(k)}, not a {kind_name(kind)}")
+        return g.raw
+
+    cdef bint heap_type_matches(self, gcref_t r, uint32_t heap) noexcept nogil:
+        """Does the object at r (not null) belong to heap type `heap`?"""
+        cdef uint32_t kind, t
+        if r & I31_TAG:
+            return heap == HEAP_ANY or heap == HEAP_EQ or heap == HEAP_I31
+        kind = hdr_of(self, r).kind_bits & KIND_MASK
+        if kind == KIND_EXTERN:
+            return heap == HEAP_EXTERN
+        if heap == HEAP_ANY or heap == HEAP_EQ:
+            return kind == KIND_STRUCT or kind == KIND_ARRAY
+        if heap == HEAP_STRUCT:
+            return kind == KIND_STRUCT
+        if heap == HEAP_ARRAY:
+            return kind == KIND_ARRAY
+        if heap >= HEAP_ABSTRACT_BASE:
+            return False
+        t = hdr_of(self, r).type_index
+        return t == heap or self.registry.c_is_subtype(t, heap)
+
+    cdef bint ref_matches(self, gcref_t r, uint32_t heap, bint nullable) noexcept nogil:
+        if r == REF_NULL:
+            return nullable
+        return self.heap_type_matches(r, heap)
+
+    cdef const TypeInfo* type_arg(self, object type_index, int kind, str what) except NULL:
+        cdef const TypeInfo* ti
+        if not isinstance(type_index, int):
+            raise TypeError(f"{what}: type index must be an int, got "
+                            f"{type(type_index).__name__} {type_index!r}")
+        if type_index < 0 or type_index >= MAX_TYPE_INDEX:
+            raise OverflowError(f"{what}: type index {type_index!r} is out of range")
+        self.check_open()
+        ti = self.type_record(type_index)
+        if ti.kind != kind:
+            raise TypeError(f"{what}: type {type_index} is "
+                            f"{'a struct' if ti.kind == COMPOSITE_STRUCT else 'an array'} type, "
+                            f"not {'a struct' if kind == COMPOSITE_STRUCT else 'an array'} type")
+        return ti
+
+    # ==== Python API: structs =========================================================
+
+    def struct_new(self, type_index, values):
+        """Allocate a struct of `type_index` with one value per field (converted and checked
+        as by struct_set). Returns a new GcRef owning the object's first count."""
+        cdef const TypeInfo* ti = self.type_arg(type_index, COMPOSITE_STRUCT, "struct_new")
+        cdef uint8_t stage_small[MAX_STAGED_FIELDS * 16]
+        cdef uint8_t* stage = stage_small
+        cdef uint32_t i, n = ti.nfields
+        cdef gcref_t r
+        cdef const FieldInfo* f
+        cdef tuple vals = values if type(values) is tuple else tuple(values)
+        if <size_t>len(vals) != n:
+            raise TypeError(f"struct_new: struct type {type_index} has {n} fields, "
+                            f"got {len(vals)} values")
+        if n > MAX_STAGED_FIELDS:
+            stage = <uint8_t*>malloc(n * 16)
+            if stage == NULL:
+                raise MemoryError()
+        try:
+            for i in range(n):
+                convert_value(self, &ti.fields[i], vals[i], stage + i * 16, "struct_new")
+            r = self.alloc_object(ti.size, KIND_STRUCT, type_index)
+            for i in range(n):
+                f = &ti.fields[i]
+                if f.is_gc_ref:
+                    slot_inc(self, (<uint32_t*>(stage + i * 16))[0])
+                memcpy(self.base + r + f.offset, stage + i * 16, f.size)
+        finally:
+            if stage != stage_small:
+                c_free(stage)
+        return self.wrap(r)
+
+    cdef const FieldInfo* field_arg(self, gcref_t r, object field, str what) except NULL:
+        cdef const TypeInfo* ti = self.types[hdr_of(self, r).type_index]
+        if not isinstance(field, int):
+            raise TypeError(f"{what}: field index must be an int, got {type(field).__name__} "
+                            f"{field!r}")
+        if field < 0 or field >= ti.nfields:
+            raise IndexError(f"{what}: field {field!r} is out of range for struct type "
+                             f"{ti.index} with {ti.nfields} fields")
+        return &ti.fields[<uint32_t>field]
+
+    def struct_get(self, ref, field, *, bint signed=False):
+        """Read a field. Packed (i8/i16) fields read unsigned unless `signed`; i32 and i64
+        read signed; refs come back as a new GcRef, an I31 or None."""
+        cdef gcref_t r = self.object_arg(ref, KIND_STRUCT, "struct_get")
+        cdef const FieldInfo* f = self.field_arg(r, field, "struct_get")
+        return load_value(self, <uint8_t*>(self.base + r + f.offset), f, signed)
+
+    def struct_set(self, ref, field, value):
+        """Write a mutable field: ints wrap to packed widths, floats round to f32, refs are
+        checked against the field's declared type (TypeError when they do not match)."""
+        cdef gcref_t r = self.object_arg(ref, KIND_STRUCT, "struct_set")
+        cdef const FieldInfo* f = self.field_arg(r, field, "struct_set")
+        cdef uint8_t staged[16]
+        if not f.mutable:
+            raise TypeError(f"struct_set: field {field} of struct type "
+                            f"{hdr_of(self, r).type_index} is immutable")
+        convert_value(self, f, value, staged, "struct_set")
+        store_staged(self, <uint8_t*>(self.base + r + f.offset), f, staged)
+
+    # ==== Python API: arrays ==========================================================
+
+    cdef uint32_t length_arg(self, object n, str what, str name) except? 0xFFFFFFFF:
+        if not isinstance(n, int):
+            raise TypeError(f"{what}: {name} must be an int, got {type(n).__name__} {n!r}")
+        if n < 0 or n > 0xFFFFFFFF:
+            raise OverflowError(f"{what}: {name} {n!r} is out of range [0, 2**32)")
+        return n
+
+    cdef int fill_elems(self, gcref_t arr, const FieldInfo* f, uint32_t start, uint32_t count,
+                        const uint8_t* value) except -1 nogil:
+        """Write `count` copies of a converted value from element `start` on (barriered)."""
+        cdef const TypeInfo* ti = self.types[hdr_of(self, arr).type_index]
+        cdef uint8_t* p = <uint8_t*>(self.base + arr + ti.size) + <size_t>start * f.size
+        cdef uint32_t i
+        if f.is_gc_ref:
+            for i in range(count):
+                store_staged(self, p + <size_t>i * 4, f, value)
+            return 0
+        if f.size == 1:
+            memset(p, value[0], count)
+            return 0
+        for i in range(count):
+            memcpy(p + <size_t>i * f.size, value, f.size)
+        return 0
+
+    def array_new(self, type_index, length, value=None):
+        """Allocate an array of `length` elements, each `value` (default: the element
+        type's zero: 0, 0.0, 16 zero bytes, or null)."""
+        cdef const TypeInfo* ti = self.type_arg(type_index, COMPOSITE_ARRAY, "array_new")
+        cdef uint32_t n = self.length_arg(length, "array_new", "length")
+        cdef const FieldInfo* f = &ti.fields[0]
+        cdef uint8_t staged[16]
+        cdef gcref_t r
+        memset(staged, 0, 16)
+        if value is None:
+            if f.storage == STORAGE_REF and n and not f.ref_nullable:
+                raise TypeError(f"array_new: elements of array type {type_index} are "
+                                "non-nullable refs; pass a value")
+        else:
+            convert_value(self, f, value, staged, "array_new")
+        r = self.alloc_array(type_index, n)
+        if value is not None and n:
+            self.fill_elems(r, f, 0, n, staged)
+        return self.wrap(r)
+
+    def array_new_fixed(self, type_index, values):
+        """Allocate an array holding `values`, converted and checked per element."""
+        cdef const TypeInfo* ti = self.type_arg(type_index, COMPOSITE_ARRAY, "array_new_fixed")
+        cdef const FieldInfo* f = &ti.fields[0]
+        cdef tuple vals = values if type(values) is tuple else tuple(values)
+        cdef Py_ssize_t n = len(vals)
+        cdef Py_ssize_t i
+        cdef uint8_t* stage
+        cdef gcref_t r
+        if n > 0xFFFFFFFF:
+            raise OverflowError(f"array_new_fixed: {n} values are too many")
+        stage = <uint8_t*>malloc(n * f.size + 16)
+        if stage == NULL:
+            raise MemoryError()
+        try:
+            for i in range(n):
+                convert_value(self, f, vals[i], stage + i * f.size, "array_new_fixed")
+            r = self.alloc_array(type_index, <uint32_t>n)
+            memcpy(self.base + r + ti.size, stage, n * f.size)
+            if f.is_gc_ref:
+                for i in range(n):
+                    slot_inc(self, (<uint32_t*>stage)[i])
+        finally:
+            c_free(stage)
+        return self.wrap(r)
+
+    def array_len(self, arr):
+        cdef gcref_t r = self.object_arg(arr, KIND_ARRAY, "array_len")
+        return (<ArrayHeader*>(self.base + r)).length
+
+    cdef uint32_t index_arg(self, gcref_t r, object index, str what) except? 0xFFFFFFFF:
+        cdef uint32_t length = (<ArrayHeader*>(self.base + r)).length
+        if not isinstance(index, int):
+            raise TypeError(f"{what}: index must be an int, got {type(index).__name__} "
+                            f"{index!r}")
+        if index < 0 or index >= length:
+            raise IndexError(f"{what}: index {index!r} is out of bounds for an array of "
+                             f"length {length}")
+        return index
+
+    cdef uint32_t range_arg(self, gcref_t r, object start, object count,
+                            str what) except? 0xFFFFFFFF:
+        cdef uint32_t length = (<ArrayHeader*>(self.base + r)).length
+        if not isinstance(start, int) or not isinstance(count, int):
+            raise TypeError(f"{what}: start and count must be ints, got {start!r}, {count!r}")
+        if start < 0 or count < 0 or start + count > length:
+            raise IndexError(f"{what}: range [{start!r}, {start!r} + {count!r}) is out of "
+                             f"bounds for an array of length {length}")
+        return start
+
+    cdef const FieldInfo* elem_info(self, gcref_t r) noexcept:
+        return &self.types[hdr_of(self, r).type_index].fields[0]
+
+    def array_get(self, arr, index, *, bint signed=False):
+        """Read element `index` (packed elements unsigned unless `signed`)."""
+        cdef gcref_t r = self.object_arg(arr, KIND_ARRAY, "array_get")
+        cdef uint32_t i = self.index_arg(r, index, "array_get")
+        cdef const FieldInfo* f = self.elem_info(r)
+        cdef const TypeInfo* ti = self.types[hdr_of(self, r).type_index]
+        return load_value(self, <uint8_t*>(self.base + r + ti.size) + <size_t>i * f.size, f,
+                          signed)
+
+    cdef int check_mutable_array(self, gcref_t r, str what) except -1:
+        if not self.elem_info(r).mutable:
+            raise TypeError(f"{what}: array type {hdr_of(self, r).type_index} is immutable")
+        return 0
+
+    def array_set(self, arr, index, value):
+        cdef gcref_t r = self.object_arg(arr, KIND_ARRAY, "array_set")
+        cdef uint32_t i = self.index_arg(r, index, "array_set")
+        cdef const FieldInfo* f = self.elem_info(r)
+        cdef uint8_t staged[16]
+        self.check_mutable_array(r, "array_set")
+        convert_value(self, f, value, staged, "array_set")
+        self.fill_elems(r, f, i, 1, staged)
+
+    def array_fill(self, arr, start, value, count):
+        """Set elements [start, start + count) to `value`."""
+        cdef gcref_t r = self.object_arg(arr, KIND_ARRAY, "array_fill")
+        cdef uint32_t s = self.range_arg(r, start, count, "array_fill")
+        cdef const FieldInfo* f = self.elem_info(r)
+        cdef uint8_t staged[16]
+        self.check_mutable_array(r, "array_fill")
+        convert_value(self, f, value, staged, "array_fill")
+        self.fill_elems(r, f, s, <uint32_t>count, staged)
+
+    def array_copy(self, dst, dst_start, src, src_start, count):
+        """Copy src[src_start:src_start + count] to dst[dst_start:...]; overlapping ranges
+        of one array copy as if through a temporary. The source element type must be a
+        subtype of the destination's (same storage; refs by subtyping)."""
+        cdef gcref_t d = self.object_arg(dst, KIND_ARRAY, "array_copy")
+        cdef gcref_t s = self.object_arg(src, KIND_ARRAY, "array_copy")
+        cdef uint32_t ds = self.range_arg(d, dst_start, count, "array_copy (destination)")
+        cdef uint32_t ss = self.range_arg(s, src_start, count, "array_copy (source)")
+        cdef uint32_t n = <uint32_t>count
+        cdef const FieldInfo* df = self.elem_info(d)
+        cdef const FieldInfo* sf = self.elem_info(s)
+        cdef uint8_t* dp
+        cdef uint8_t* sp
+        cdef uint32_t i
+        self.check_mutable_array(d, "array_copy")
+        if df.storage != sf.storage or (df.storage == STORAGE_REF and not self.ref_type_sub(
+                sf.ref_heap, sf.ref_nullable, df.ref_heap, df.ref_nullable)):
+            raise TypeError(f"array_copy: elements of array type {hdr_of(self, s).type_index} "
+                            f"cannot be stored in array type {hdr_of(self, d).type_index}")
+        dp = <uint8_t*>(self.base + d + self.types[hdr_of(self, d).type_index].size)
+        sp = <uint8_t*>(self.base + s + self.types[hdr_of(self, s).type_index].size)
+        dp += <size_t>ds * df.size
+        sp += <size_t>ss * df.size
+        if not df.is_gc_ref:
+            memmove(dp, sp, <size_t>n * df.size)
+            return
+        # Element by element through the barrier, in the direction that reads each source
+        # slot before it is overwritten.
+        if dp <= sp:
+            for i in range(n):
+                store_staged(self, dp + 4 * i, df, sp + 4 * i)
+        else:
+            i = n
+            while i:
+                i -= 1
+                store_staged(self, dp + 4 * i, df, sp + 4 * i)
+
+    cdef bint ref_type_sub(self, uint32_t a, bint an, uint32_t b, bint bn) noexcept:
+        """Is (ref an? a) a subtype of (ref bn? b)?"""
+        cdef uint32_t top_a, top_b
+        if an and not bn:
+            return False
+        if a == b:
+            return True
+        if a < HEAP_ABSTRACT_BASE and b < HEAP_ABSTRACT_BASE:
+            return self.registry.c_is_subtype(a, b)
+        top_a = self.heap_top(a)
+        top_b = self.heap_top(b)
+        if top_a != top_b:
+            return False
+        if a == HEAP_NONE or a == HEAP_NOEXTERN or a == HEAP_NOFUNC or a == HEAP_NOEXN:
+            return True
+        if b == HEAP_ANY or b == HEAP_EXTERN or b == HEAP_FUNC or b == HEAP_EXN:
+            return True
+        if b == HEAP_EQ:
+            return a in (HEAP_I31, HEAP_STRUCT, HEAP_ARRAY) or a < HEAP_ABSTRACT_BASE
+        if b == HEAP_STRUCT or b == HEAP_ARRAY:
+            return (a < HEAP_ABSTRACT_BASE and self.registry.type_info(a) != NULL
+                    and self.registry.type_info(a).kind
+                    == (COMPOSITE_STRUCT if b == HEAP_STRUCT else COMPOSITE_ARRAY))
+        return False
+
+    cdef uint32_t heap_top(self, uint32_t h) noexcept:
+        cdef const TypeInfo* ti
+        if h < HEAP_ABSTRACT_BASE:
+            ti = self.registry.type_info(h)
+            if ti != NULL and ti.kind == COMPOSITE_FUNC:
+                return HEAP_FUNC
+            return HEAP_ANY
+        if h == HEAP_EXTERN or h == HEAP_NOEXTERN:
+            return HEAP_EXTERN
+        if h == HEAP_FUNC or h == HEAP_NOFUNC:
+            return HEAP_FUNC
+        if h == HEAP_EXN or h == HEAP_NOEXN:
+            return HEAP_EXN
+        return HEAP_ANY
+
+    # ==== Python API: externrefs and introspection ===================================
+
+    def externref_new(self, data):
+        """An externref whose payload is any Python object, kept in a side table and
+        released (exactly once) when the externref dies."""
+        return self.wrap(self.alloc_externref(data))
+
+    def externref_data(self, ref):
+        cdef gcref_t r = self.object_arg(ref, KIND_EXTERN, "externref_data")
+        return self.host_data[(<ExternRefObject*>(self.base + r)).host_data_id]
+
+    def ref_count(self, ref):
+        """The object's count: host handles, heap slots and OASR membership."""
+        cdef gcref_t r = self.object_arg(ref, 0, "ref_count")
+        return hdr_of(self, r).ref_count
+
+    def type_of(self, ref):
+        """The engine type index of a struct or array; None for externrefs and i31s."""
+        cdef gcref_t r
+        if type(ref) is I31:
+            return None
+        r = self.object_arg(ref, 0, "type_of")
+        if (hdr_of(self, r).kind_bits & KIND_MASK) == KIND_EXTERN:
+            return None
+        return hdr_of(self, r).type_index
+
+    def ref_test(self, ref, ref_type):
+        """Does the value `ref` (GcRef, I31 or None) belong to `ref_type` (a RefType)?"""
+        cdef gcref_t r
+        cdef uint32_t code
+        self.check_open()
+        try:
+            heap = ref_type.heap
+            nullable = bool(ref_type.nullable)
+        except AttributeError:
+            raise TypeError(f"ref_test: expected a RefType, got {type(ref_type).__name__} "
+                            f"{ref_type!r}") from None
+        code = heap_code_arg(heap)
+        r = self.ref_value(ref, "ref_test")
+        return self.ref_matches(r, code, nullable)
+
+    def expose(self, ref):
+        """Hand a ref to guest frames: the object joins the OASR list (which then owns a
+        count of its own; `ref` keeps its count). Returns the raw u32 guest code may hold."""
+        cdef gcref_t r
+        if ref is None or type(ref) is I31:
+            return self.ref_value(ref, "expose")
+        r = self.object_arg(ref, 0, "expose")
+        hdr_of(self, r).ref_count += 1
+        self.ext_add(r, 1)
+        return self.expose_raw(r)
+
+    def from_raw(self, raw):
+        """The Python form of a raw u32 ref (validated: a live object of this heap), with
+        a new count for a GcRef."""
+        cdef gcref_t r
+        self.check_open()
+        if not isinstance(raw, int):
+            raise TypeError(f"from_raw: expected an int, got {type(raw).__name__} {raw!r}")
+        if raw < 0 or raw > 0xFFFFFFFF:
+            raise OverflowError(f"from_raw: {raw!r} is not a u32")
+        r = raw
+        if ref_is_object(r) and not self.is_object(r):
+            self.check_object_slow(r, 0)
+        return self.ref_out(r)
+
+    def use_type(self, type_index):
+        """Make the heap hold `type_index` (also done by the first allocation), so that
+        C-level fast paths find it in the per-heap cache."""
+        cdef const TypeInfo* ti
+        if not isinstance(type_index, int):
+            raise TypeError(f"use_type: expected an int, got {type_index!r}")
+        if type_index < 0 or type_index >= MAX_TYPE_INDEX:
+            raise OverflowError(f"use_type: type index {type_index!r} is out of range")
+        ti = self.type_record(type_index)
+
+    def stats(self):
+        """A dict of sizes (bytes) and counters."""
+        self.check_open()
+        usable = (self.fl.end - 1) * GRANULE if self.fl.end else 0
+        nfree = self.fl.free_granules * GRANULE
+        return {
+            "capacity": self.capacity,
+            "max_size": self.max_size,
+            "usable_bytes": usable,
+            "used_bytes": usable - nfree,
+            "free_bytes": nfree,
+            "largest_free_block": fl_largest_run(&self.fl) * GRANULE,
+            "live_objects": self.objects_allocated - self.objects_freed,
+            "objects_allocated": self.objects_allocated,
+            "objects_freed": self.objects_freed,
+            "bytes_allocated": self.bytes_allocated,
+            "bytes_freed": self.bytes_freed,
+            "host_data_live": len(self.host_data) - 1 - len(self.host_free_ids),
+            "host_data_released": self.host_data_released,
+            "oasr_len": self.oasr_len,
+            "collections": self.collections,
+            "bytes_freed_by_sweeps": self.bytes_freed_by_sweeps,
+            "types_held": len(self.type_roots),
+        }
+
+    def _free_regions(self):
+        """Free regions as (offset, length) pairs in address order (the bump region too)."""
+        self.check_open()
+        return fl_regions(&self.fl)
+
+    # ==== Integrity ==================================================================
+
+    def verify(self):
+        """Walk the whole heap and raise HeapCorruptionError (naming the offset and the rule)
+        at the first broken invariant: free list, object headers, field refs, accounting,
+        OASR list, host data. In zeal builds it also recomputes every object's count from
+        the heap's slots, the OASR list and the handles held outside the heap, and checks
+        that all free memory is still poisoned."""
+        cdef size_t where = 0
+        cdef int rule
+        cdef size_t g, e, gr, live = 0, nobj = 0, i, nin = 0
+        cdef gcref_t r, v
+        cdef ObjectHeader* hdr
+        cdef const TypeInfo* ti
+        cdef uint32_t kind, length
+        cdef uint32_t* expected = NULL
+        self.check_open()
+        rule = fl_check(&self.fl, &where)
+        if rule:
+            raise HeapCorruptionError(f"offset {where * GRANULE}: free list: {_FL_RULES[rule]}")
+        if GC_ZEAL and self.fl.end:
+            expected = <uint32_t*>calloc(self.fl.end, sizeof(uint32_t))
+            if expected == NULL:
+                raise MemoryError()
+        try:
+            seen_ids = set()
+            g = 1
+            while g < self.fl.end:
+                g = next_set(self.fl.start_bits, g, self.fl.end)
+                if g >= self.fl.end:
+                    break
+                r = <gcref_t>(g << GRANULE_SHIFT)
+                hdr = hdr_of(self, r)
+                kind = hdr.kind_bits & KIND_MASK
+                if not kind_is_valid(kind) or kind == KIND_ANY or kind == KIND_EQ:
+                    raise HeapCorruptionError(f"offset {r}: invalid kind word "
+                                              f"{hdr.kind_bits:#010x}")
+                if hdr.kind_bits & RESERVED_MASK & ~<uint32_t>(MARK_BIT | IN_OASR_BIT):
+                    raise HeapCorruptionError(f"offset {r}: unknown collector bits in "
+                                              f"{hdr.kind_bits:#010x}")
+                if hdr.ref_count == 0:
+                    raise HeapCorruptionError(f"offset {r}: live object with ref_count 0")
+                if hdr.object_size < sizeof(ObjectHeader) or r + <size_t>hdr.object_size > self.capacity:
+                    raise HeapCorruptionError(f"offset {r}: object_size {hdr.object_size} "
+                                              "out of range")
+                gr = granules_of(hdr.object_size)
+                e = next_set(self.fl.start_bits, g + 1, g + gr)
+                if e < g + gr or next_set(self.fl.free_bits, g, g + gr) < g + gr or (
+                        g + gr > self.fl.bump_ptr and g < self.fl.bump_end):
+                    raise HeapCorruptionError(f"offset {r}: object overlaps another block "
+                                              "or free space")
+                if hdr.kind_bits & IN_OASR_BIT:
+                    nin += 1
+                if kind == KIND_EXTERN:
+                    v = (<ExternRefObject*>hdr).host_data_id
+                    if (hdr.type_index != TYPE_INDEX_NONE
+                            or hdr.object_size != sizeof(ExternRefObject)
+                            or v == 0 or v >= len(self.host_data)
+                            or self.host_data[v] is _FREE_ID or v in seen_ids):
+                        raise HeapCorruptionError(f"offset {r}: externref with bad host data "
+                                                  f"id {v} or header")
+                    seen_ids.add(v)
+                else:
+                    if hdr.type_index >= self.ntypes or self.types[hdr.type_index] == NULL:
+                        raise HeapCorruptionError(f"offset {r}: type index {hdr.type_index} "
+                                                  "is not held by this heap")
+                    ti = self.types[hdr.type_index]
+                    if kind == KIND_STRUCT:
+                        if ti.kind != COMPOSITE_STRUCT or hdr.object_size != ti.size:
+                            raise HeapCorruptionError(f"offset {r}: struct header disagrees "
+                                                      f"with type {hdr.type_index}")
+                        for i in range(ti.n_gc_refs):
+                            self.verify_slot(r, ti.gc_ref_offsets[i], expected)
+                    else:
+                        length = (<ArrayHeader*>hdr).length
+                        if (ti.kind != COMPOSITE_ARRAY or hdr.object_size
+                                != ti.size + <uint64_t>length * ti.elem_size):
+                            raise HeapCorruptionError(f"offset {r}: array header disagrees "
+                                                      f"with type {hdr.type_index}")
+                        if ti.elems_are_gc_refs:
+                            for i in range(length):
+                                self.verify_slot(r, ti.size + 4 * i, expected)
+                live += gr
+                nobj += 1
+                g += gr
+            if live + self.fl.free_granules != (self.fl.end - 1 if self.fl.end else 0):
+                raise HeapCorruptionError(
+                    f"offset 0: accounting: live {live * GRANULE} + free "
+                    f"{self.fl.free_granules * GRANULE} != usable {(self.fl.end - 1) * GRANULE}")
+            if nobj != self.objects_allocated - self.objects_freed:
+                raise HeapCorruptionError(
+                    f"offset 0: {nobj} objects in the heap but the counters say "
+                    f"{self.objects_allocated - self.objects_freed}")
+            if len(seen_ids) != len(self.host_data) - 1 - len(self.host_free_ids):
+                raise HeapCorruptionError("offset 0: host-data table holds payloads of dead "
+                                          "externrefs")
+            self.verify_oasr(nin, expected)
+            if GC_ZEAL:
+                self.verify_counts(expected)
+                self.verify_poison()
+        finally:
+            c_free(expected)
+
+    cdef int verify_slot(self, gcref_t obj, uint32_t offset, uint32_t* expected) except -1:
+        cdef gcref_t v = (<uint32_t*>(self.base + obj + offset))[0]
+        if ref_is_object(v):
+            if not self.is_object(v):
+                raise HeapCorruptionError(f"offset {obj + offset}: field of the object at "
+                                          f"{obj} holds {v:#x}, not a live object")
+            if expected != NULL:
+                expected[v >> GRANULE_SHIFT] += 1
+        return 0
+
+    cdef int verify_oasr(self, size_t nin, uint32_t* expected) except -1:
+        cdef gcref_t r = self.oasr_head
+        cdef size_t n = 0
+        cdef size_t limit = self.objects_allocated - self.objects_freed
+        while r:
+            if not self.is_object(r):
+                raise HeapCorruptionError(f"offset {r}: OASR list links to a non-object")
+            if not (hdr_of(self, r).kind_bits & IN_OASR_BIT):
+                raise HeapCorruptionError(f"offset {r}: in the OASR list without its in-list bit")
+            n += 1
+            if n > limit:
+                raise HeapCorruptionError(f"offset {r}: the OASR list has a cycle")
+            if expected != NULL:
+                expected[r >> GRANULE_SHIFT] += 1
+            r = hdr_of(self, r).next_oasr
+        if n != self.oasr_len or n != nin:
+            raise HeapCorruptionError(f"offset {self.oasr_head}: OASR list has {n} entries, "
+                                      f"length says {self.oasr_len}, {nin} in-list bits set")
+        return 0
+
+    cdef int verify_counts(self, uint32_t* expected) except -1:
+        cdef size_t g = 1
+        cdef uint64_t want
+        cdef ObjectHeader* hdr
+        while g < self.fl.end:
+            g = next_set(self.fl.start_bits, g, self.fl.end)
+            if g >= self.fl.end:
+                break
+            hdr = <ObjectHeader*>(self.base + (g << GRANULE_SHIFT))
+            want = <uint64_t>expected[g] + self.ext_counts[g]
+            if hdr.ref_count != want:
+                raise HeapCorruptionError(
+                    f"offset {g << GRANULE_SHIFT}: ref_count {hdr.ref_count} but "
+                    f"{expected[g]} heap slot/OASR owners + {self.ext_counts[g]} handles")
+            g += granules_of(hdr.object_size)
+        return 0
+
+    cdef int verify_poison(self) except -1:
+        for start, length in fl_regions(&self.fl):
+            for i in range(start, start + length):
+                if <uint8_t>self.base[i] != DRC_POISON:
+                    raise HeapCorruptionError(f"offset {i}: free memory is not poisoned "
+                                              f"(byte {<uint8_t>self.base[i]:#04x})")
+        return 0
+
+    def _zeal_counters(self):
+        """Allocation and free totals for leak checks in tests (all builds)."""
+        return self.objects_allocated, self.objects_freed
+
+
+# ==== Handles and i31 values ===============================================================
+
+@cython.final
+@cython.no_gc_clear
+@cython.freelist(256)
+cdef class GcRef:
+    """A host handle that owns one count on a heap object. Released by ``del``, ``close()``
+    or leaving a ``with`` block; a released handle raises InvalidRefError when used.
+    Equal handles refer to the same object. Obtained from Heap methods only."""
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("GcRef handles are created by Heap methods, not directly")
+
+    def __dealloc__(self):
+        cdef Heap h = self.heap
+        if h is not None and self.raw and h.base != NULL:
+            h.dec_ref(self.raw)
+
+    def close(self):
+        """Drop this handle's count now (idempotent)."""
+        cdef Heap h = self.heap
+        cdef gcref_t r = self.raw
+        self.heap = None
+        self.raw = 0
+        if h is not None and r and h.base != NULL:
+            h.dec_ref(r)
+
+    def clone(self):
+        """A second handle on the same object, with its own count."""
+        cdef Heap h = self.live_heap()
+        h.inc_ref(self.raw)
+        return h.wrap(self.raw)
+
+    cdef Heap live_heap(self):
+        if self.heap is None:
+            raise InvalidRefError("this GcRef was released")
+        self.heap.check_open()
+        return self.heap
+
+    @property
+    def type_index(self):
+        """The engine type index of a struct or array; None for an externref."""
+        cdef Heap h = self.live_heap()
+        cdef ObjectHeader* hdr = hdr_of(h, self.raw)
+        return None if (hdr.kind_bits & KIND_MASK) == KIND_EXTERN else hdr.type_index
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __eq__(self, other):
+        if type(other) is not GcRef:
+            return NotImplemented
+        return (<GcRef>other).heap is self.heap and (<GcRef>other).raw == self.raw
+
+    def __hash__(self):
+        return hash((id(self.heap), self.raw))
+
+    def __repr__(self):
+        if self.heap is None:
+            return "<GcRef released>"
+        if self.heap.base == NULL:
+            return f"<GcRef {self.raw:#x} of a closed heap>"
+        hdr = hdr_of(self.heap, self.raw)
+        kind = kind_name(hdr.kind_bits & KIND_MASK)
+        if (hdr.kind_bits & KIND_MASK) == KIND_EXTERN:
+            return f"<GcRef externref @ {self.raw:#x}>"
+        return f"<GcRef {kind} type {hdr.type_index} @ {self.raw:#x}>"
+
+    def __reduce__(self):
+        raise TypeError("GcRef handles cannot be pickled")
+
+
+@cython.final
+cdef class I31:
+    """An unboxed 31-bit signed integer ref: ``I31(v)`` for v in [-2**30, 2**30)."""
+
+    def __init__(self, value):
+        if not isinstance(value, int):
+            raise TypeError(f"I31 value must be an int, got {type(value).__name__} {value!r}")
+        if value < I31_MIN or value > I31_MAX:
+            raise OverflowError(f"I31 value {value!r} is out of range [-2**30, 2**30)")
+        self.value = value
+
+    @property
+    def raw(self):
+        """The tagged u32 encoding, ``(value << 1) | 1``."""
+        return i31_new(self.value)
+
+    def __eq__(self, other):
+        if type(other) is not I31:
+            return NotImplemented
+        return (<I31>other).value == self.value
+
+    def __hash__(self):
+        return hash((I31, self.value))
+
+    def __repr__(self):
+        return f"I31({self.value})"
+
+    def __reduce__(self):
+        return (I31, (self.value,))
+
+
+# ==== The free list on its own, for property tests ========================================
+
+cdef class _FreeListForTests:
+    """The heap's free list without memory or objects: blocks are (offset, nbytes)."""
+    cdef FreeList fl
+    cdef dict live
+
+    def __cinit__(self, size_t max_bytes):
+        fl_init(&self.fl, max_bytes >> GRANULE_SHIFT)
+        self.live = {}
+
+    def __dealloc__(self):
+        fl_destroy(&self.fl)
+
+    def add_capacity(self, size_t new_bytes):
+        if new_bytes >> GRANULE_SHIFT > self.fl.max_granules:
+            raise ValueError("beyond the maximum")
+        fl_add_capacity(&self.fl, new_bytes >> GRANULE_SHIFT)
+
+    def alloc(self, size_t nbytes):
+        """Offset of a new block, or None when nothing fits."""
+        cdef size_t g = granules_of(nbytes)
+        cdef size_t p
+        if g == 0:
+            raise ValueError("empty block")
+        p = fl_bump(&self.fl, g)
+        if p == 0:
+            p = fl_alloc_slow(&self.fl, g)
+        if p == 0:
+            return None
+        self.live[p << GRANULE_SHIFT] = g
+        return p << GRANULE_SHIFT
+
+    def free(self, *offsets):
+        """Free blocks in one batch (as a cascade does)."""
+        cdef uint32_t* pairs = <uint32_t*>malloc(8 * len(offsets) + 8)
+        cdef size_t i = 0
+        try:
+            for off in offsets:
+                g = self.live.pop(off)
+                pairs[2 * i] = off >> GRANULE_SHIFT
+                pairs[2 * i + 1] = g
+                i += 1
+            fl_free_batch(&self.fl, pairs, i)
+        finally:
+            c_free(pairs)
+
+    @property
+    def free_bytes(self):
+        return self.fl.free_granules * GRANULE
+
+    @property
+    def usable_bytes(self):
+        return (self.fl.end - 1) * GRANULE if self.fl.end else 0
+
+    @property
+    def candidates(self):
+        return self.fl.ncandidates
+
+    def regions(self):
+        return fl_regions(&self.fl)
+
+    def largest(self):
+        return fl_largest_run(&self.fl) * GRANULE
+
+    def check(self):
+        cdef size_t where = 0
+        cdef int rule = fl_check(&self.fl, &where)
+        if rule:
+            raise HeapCorruptionError(f"offset {where * GRANULE}: free list: {_FL_RULES[rule]}")
