@@ -170,7 +170,7 @@ def _registry(TypeRegistry reg, int size):
     # checks run on raw engine indices through the registry's lock-free C path.
     groups = registry_chain()
     cdef int64_t total = 0
-    cdef int i, j
+    cdef int i, j, n = REGISTRY_CHAIN
     cdef uint32_t chain[MAX_CHAIN]
     if REGISTRY_CHAIN > MAX_CHAIN:
         raise ValueError(f"the registry chain is longer than {MAX_CHAIN}")
@@ -183,12 +183,12 @@ def _registry(TypeRegistry reg, int size):
         first.close()
         again.close()
     kept = register(groups)
-    for i in range(REGISTRY_CHAIN):
+    for i in range(n):
         chain[i] = kept.shared_type(i)
     with nogil:
         for _ in range(size):
-            for i in range(REGISTRY_CHAIN):
-                for j in range(REGISTRY_CHAIN):
+            for i in range(n):
+                for j in range(n):
                     total += reg.c_is_subtype(chain[i], chain[j])
     seconds = time.perf_counter() - start
     kept.close()

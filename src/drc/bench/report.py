@@ -38,8 +38,11 @@ def skip_rows(records: list[dict[str, Any]]) -> list[list[str]]:
     for r in records:
         if r["status"] == "skipped":
             seen.setdefault(r["label"], [])
-            if r["reason"] not in seen[r["label"]]:
-                seen[r["label"]].append(r["reason"])
+            lines = r["reason"].strip().splitlines()
+            # Build failures carry a log tail; the table shows its first and last lines.
+            reason = lines[0] if len(lines) < 3 else f"{lines[0]} ... {lines[-2].strip()}"
+            if reason not in seen[r["label"]]:
+                seen[r["label"]].append(reason)
     return [[label, "; ".join(reasons)] for label, reasons in seen.items()]
 
 
