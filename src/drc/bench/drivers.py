@@ -94,8 +94,8 @@ def _binary_trees(heap: Any, node_t: int, size: int, sample: Sampler,
 
     def bottom_up_tree(depth: int) -> Any:
         if depth > 0:
-            return new(node_t, [bottom_up_tree(depth - 1), bottom_up_tree(depth - 1)])
-        return new(node_t, [None, None])
+            return new(node_t, (bottom_up_tree(depth - 1), bottom_up_tree(depth - 1)))
+        return new(node_t, (None, None))
 
     def check(tree: Any) -> int:
         left = get(tree, 0)
@@ -128,7 +128,7 @@ def _list_churn(heap: Any, cell_t: int, size: int, rounds: int, sample: Sampler)
     for r in range(rounds):
         head = None
         for i in range(size):
-            head = new(cell_t, [i + r, head])
+            head = new(cell_t, (i + r, head))
         walk = head
         while walk is not None:
             total += get(walk, 0)
@@ -147,12 +147,12 @@ def _array_churn(heap: Any, cell_t: int, cells_t: int, size: int, rounds: int,
     aset = heap.array_set
     total = 0
     for r in range(rounds):
-        array = heap.array_new(cells_t, size, new(cell_t, [r, None]))
+        array = heap.array_new(cells_t, size, new(cell_t, (r, None)))
         for i in range(size):
             total += get(aget(array, i), 0)
         array = heap.array_new(cells_t, size, None)
         for i in range(size):
-            aset(array, i, new(cell_t, [i, None]))
+            aset(array, i, new(cell_t, (i, None)))
         for i in range(size):
             total += get(aget(array, i), 0)
         sample()

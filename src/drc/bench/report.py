@@ -179,9 +179,11 @@ def plot(path: Path, records: list[dict[str, Any]]) -> None:
     workloads = list(dict.fromkeys(r["workload"] for r in records))
     drivers = list(dict.fromkeys(r["driver"] for r in records))
     timelines = [r for r in ok if r["driver"] in DRC_DRIVERS and r.get("timeline")]
-    fig, axes = plt.subplots(1, 2 if timelines else 1, figsize=(14 if timelines else 8, 5.5),
-                             squeeze=False)
-    ax = axes[0][0]
+    with_timeline = [d for d in DRC_DRIVERS if any(r["driver"] == d for r in timelines)]
+    fig = plt.figure(figsize=(15 if with_timeline else 8, 6))
+    grid = fig.add_gridspec(max(1, len(with_timeline)), 2 if with_timeline else 1,
+                            width_ratios=[1.3, 1] if with_timeline else [1])
+    ax = fig.add_subplot(grid[:, 0])
     colors = {d: f"C{i}" for i, d in enumerate(drivers)}
     drawn: set[str] = set()
     for i, workload in enumerate(workloads):
@@ -201,31 +203,31 @@ def plot(path: Path, records: list[dict[str, Any]]) -> None:
     ax.set_ylabel("objects (operations) per second, median; bars: min-max")
     ax.set_title("Throughput, same workload in each driver and peer")
     ax.legend(fontsize="small")
-    if timelines:
-        tax = axes[0][1]
-        cax = tax.twinx()
-        for r in timelines:
+    for row, driver in enumerate(with_timeline):
+        tax = fig.add_subplot(grid[row, 1])
+        collected = False
+        for k, r in enumerate(r for r in timelines if r["driver"] == driver):
             t = [s["t"] for s in r["timeline"]]
             cap = [_pick(s, "capacity", "capacity_bytes") for s in r["timeline"]]
             used = [_pick(s, "used_bytes", "used", "live_bytes") for s in r["timeline"]]
-            gcs = [_pick(s, "collections", "gc_count") for s in r["timeline"]]
-            name = f"{LABELS[r['driver']]}, {r['workload']}"
-            if any(v is not None for v in cap):
-                tax.plot(t, [v / 2**20 if v is not None else float("nan") for v in cap],
-                         label=f"capacity: {name}")
-            if any(v is not None for v in used):
-                tax.plot(t, [v / 2**20 if v is not None else float("nan") for v in used],
-                         linestyle="--", label=f"used: {name}")
-            if any(v is not None for v in gcs):
-                cax.step(t, [v if v is not None else float("nan") for v in gcs], where="post",
-                         linestyle=":", label=f"collections: {name}")
-        tax.set_xlabel("seconds into the run")
+            gcs = [_pick(s, "collections", "gc_count") or 0 for s in r["timeline"]]
+            color = f"C{k}"
+            tax.plot(t, [v / 2**20 if v is not None else float("nan") for v in cap],
+                     color=color, label=f"{r['workload']}: capacity")
+            tax.plot(t, [v / 2**20 if v is not None else float("nan") for v in used],
+                     color=color, linestyle=":", label=f"{r['workload']}: used")
+            marks = [x for x, a, b in zip(t, gcs, gcs[1:], strict=False) if b > a]
+            if marks:
+                collected = True
+                tax.plot(marks, [0] * len(marks), "|", color=color, markersize=12,
+                         label=f"{r['workload']}: collections")
+        tax.set_xscale("symlog", linthresh=0.1)
         tax.set_ylabel("MiB")
-        cax.set_ylabel("collections so far")
-        tax.set_title("drc heap over time")
-        lines = tax.get_legend_handles_labels()
-        more = cax.get_legend_handles_labels()
-        tax.legend(lines[0] + more[0], lines[1] + more[1], fontsize="x-small")
+        tax.set_title(f"{LABELS[driver]}: heap over time"
+                      + ("" if collected else " (no collection ran)"), fontsize="medium")
+        tax.legend(fontsize="x-small", ncol=2)
+    if with_timeline:
+        tax.set_xlabel("seconds into the run (linear below 0.1 s, log above)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
