@@ -124,7 +124,7 @@ class _Progress:
     def __init__(self) -> None:
         self.console: Any = None
         try:
-            from rich.console import Console
+            from rich.console import Console  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
             self.console = Console(stderr=True)
             self.live = self.console.is_terminal
@@ -151,7 +151,7 @@ class _Progress:
 
         if not self.live:
             return plain()
-        from rich.progress import (
+        from rich.progress import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
             BarColumn,
             MofNCompleteColumn,
             Progress,

