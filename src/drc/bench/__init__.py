@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quick", action="store_true",
                    help="small sizes and 3 repetitions (under a minute)")
     p.add_argument("--depth", type=int, default=None,
-                   help="binary-trees maximum depth (default 16; 13 with --quick)")
+                   help="binary-trees maximum depth (default 16; 12 with --quick)")
     p.add_argument("--size", action="append", default=[], metavar="WORKLOAD=N",
                    help="size of another workload, e.g. list-churn=50000 (repeatable)")
     p.add_argument("--repeat", type=int, default=None,

@@ -35,10 +35,10 @@ class Workload:
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w for w in (
-        Workload("binary-trees", "maximum depth", 16, 13, 1),
-        Workload("list-churn", "list length", 200_000, 30_000, 20),
-        Workload("array-churn", "array length", 200_000, 30_000, 20),
-        Workload("registry", "rounds", 5_000, 1_000, 1, unit="operations"),
+        Workload("binary-trees", "maximum depth", 16, 12, 1),
+        Workload("list-churn", "list length", 200_000, 20_000, 20),
+        Workload("array-churn", "array length", 200_000, 20_000, 20),
+        Workload("registry", "rounds", 5_000, 500, 1, unit="operations"),
     )
 }
 
