@@ -61,3 +61,74 @@ def test_downstream_header_and_inline_accessors(downstream):
                            "d.registry_header_size(), d.i31_roundtrip(-5), d.struct_is_eq(), "
                            "d.display_subtype())")
     assert out == "24 24 (True, -5) (True, False) (True, False)"
+
+
+_HEAP_SETUP = """
+import downstream as d, registry as R, drc
+reg = R.TypeRegistry()
+coll = reg.register_module([R.RecGroup([R.SubType(R.StructType([
+    R.FieldType(R.RefType(0, True), True), R.FieldType(R.RefType(0, True), True)]))])])
+node = coll.shared_type(0)
+s64 = reg.register_type(R.SubType(R.StructType([R.FieldType(R.I32, True),
+                                                R.FieldType(R.I64, True)])))
+i32s = reg.register_type(R.SubType(R.ArrayType(R.FieldType(R.I32, True))))
+h = drc.Heap(reg)
+"""
+
+
+def test_downstream_allocates_and_uses_barriers(downstream):
+    out = _run(downstream, _HEAP_SETUP + """
+a, b = d.pair(h, node)
+ga, gb = h.from_raw(a), h.from_raw(b)
+assert h.ref_count(ga) == 3            # C caller + b.left + ga
+assert h.struct_get(gb, 0) == ga
+left = d.read_left(h, b, node)         # owned by the caller
+assert left == a and h.ref_count(ga) == 4
+d.release(h, left)
+d.set_left(h, b, node, 0)              # barrier drops the field's count
+assert h.ref_count(ga) == 2
+d.retain(h, a); d.release(h, a)
+d.release(h, a); d.release(h, b)       # the C caller's counts
+assert h.ref_count(ga) == 1 and h.ref_count(gb) == 1
+del ga, gb
+assert h.stats()["live_objects"] == 0
+s, x, y = d.scalar_roundtrip(h, s64.index)
+g = h.from_raw(s); d.release(h, s)
+assert (x, y) == (-7, 1 << 40) and h.struct_get(g, 0) == -7 and h.struct_get(g, 1) == 1 << 40
+arr = h.array_new_fixed(i32s.index, [5, 6, 7])
+assert d.array_elems(h, arr.raw) == [5, 6, 7]
+n, checked, secs = d.binary_trees(h, node, 6)
+assert n == checked and n > 0
+assert d.alloc_free_ns(h, node, 1000) > 0 and d.barrier_ns(h, node, 1000) > 0
+del g, arr
+h.verify()
+assert h.stats()["live_objects"] == 0
+print("ok")
+""")
+    assert out == "ok"
+
+
+@pytest.mark.zeal
+def test_downstream_zeal_checks_c_level_preconditions(downstream):
+    out = _run(downstream, _HEAP_SETUP + """
+a, b = d.pair(h, node)
+for bad in (a + 8, 1 << 20):
+    try:
+        d.release(h, bad)
+    except drc.InvalidRefError as e:
+        assert hex(bad) in str(e), e
+    else:
+        raise AssertionError("release of a non-object was accepted")
+d.release(h, a)                        # a now lives through b.left only
+try:
+    d.release(h, a)                    # drops a count nobody outside the heap holds
+except drc.HeapCorruptionError as e:
+    assert str(a) in str(e), e
+else:
+    raise AssertionError("over-release was accepted")
+h.verify()
+d.release(h, b)
+assert h.stats()["live_objects"] == 0
+print("ok")
+""")
+    assert out == "ok"

@@ -8,8 +8,14 @@ over-approximated stack-roots list and settled at collections. Types come from `
 from importlib.metadata import PackageNotFoundError, version
 
 from drc.build import ZEAL
-from drc.errors import DrcError, HeapCorruptionError, InvalidRefError, NoGcScopeError, OutOfHeapError
-from drc.heap import MAX_HEAP_SIZE, I31, GcRef, Heap
+from drc.errors import (
+    DrcError,
+    HeapCorruptionError,
+    InvalidRefError,
+    NoGcScopeError,
+    OutOfHeapError,
+)
+from drc.heap import I31, MAX_HEAP_SIZE, GcRef, Heap
 
 try:
     __version__ = version("drc")

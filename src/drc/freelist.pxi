@@ -108,7 +108,7 @@ cdef inline size_t run_start(const uint64_t* bits, size_t g) noexcept nogil:
     return (w << 6) + 63 - drc_clz64(x) + 1
 
 
-cdef void set_range(uint64_t* bits, size_t a, size_t b) noexcept nogil:
+cdef inline void set_range(uint64_t* bits, size_t a, size_t b) noexcept nogil:
     cdef size_t wa, wb, w
     if a >= b:
         return
@@ -123,7 +123,7 @@ cdef void set_range(uint64_t* bits, size_t a, size_t b) noexcept nogil:
     bits[wb] |= ~(<uint64_t>0) >> (63 - ((b - 1) & 63))
 
 
-cdef void clear_range(uint64_t* bits, size_t a, size_t b) noexcept nogil:
+cdef inline void clear_range(uint64_t* bits, size_t a, size_t b) noexcept nogil:
     cdef size_t wa, wb, w
     if a >= b:
         return
@@ -286,11 +286,33 @@ cdef inline void fl_absorb_into_bump(FreeList* fl) noexcept nogil:
         fl.bump_end = e
 
 
+cdef inline bint fl_free_next_to_bump(FreeList* fl, size_t s, size_t g) noexcept nogil:
+    """Free one block if it touches the bump region (the common LIFO case): the region just
+    grows over it, with no bitmap work beyond its start bit. False if it does not touch."""
+    if fl.bump_end == fl.bump_ptr:
+        return False
+    if s + g == fl.bump_ptr:
+        fl.bump_ptr = s
+        if bit_get(fl.free_bits, s - 1):
+            fl_absorb_into_bump(fl)
+    elif s == fl.bump_end:
+        fl.bump_end = s + g
+        if fl.bump_end < fl.end and bit_get(fl.free_bits, fl.bump_end):
+            fl_absorb_into_bump(fl)
+    else:
+        return False
+    fl.free_granules += g
+    bit_clear(fl.start_bits, s)
+    return True
+
+
 cdef void fl_free_batch(FreeList* fl, const uint32_t* blocks, size_t n) noexcept nogil:
     """Free n blocks given as (first granule, granules) pairs. The caller guarantees each is
     a live block. Coalescing is implicit in the bitmap; afterwards each maximal run that
     gained space gets one candidate (its start and its final length)."""
     cdef size_t i, s, e, rs, re
+    cdef size_t lo = <size_t>-1
+    cdef size_t hi = 0
     cdef bint left_free, right_is_batch
     if n == 0:
         return
@@ -298,10 +320,29 @@ cdef void fl_free_batch(FreeList* fl, const uint32_t* blocks, size_t n) noexcept
     #    bit set is the first granule of a block in this batch.
     for i in range(n):
         s = blocks[2 * i]
-        set_range(fl.free_bits, s, s + blocks[2 * i + 1])
+        e = s + blocks[2 * i + 1]
+        set_range(fl.free_bits, s, e)
         fl.free_granules += blocks[2 * i + 1]
+        if s < lo:
+            lo = s
+        if e > hi:
+            hi = e
     # 2. Blocks next to the bump region join it.
     fl_absorb_into_bump(fl)
+    if hi - lo <= 256 * n:
+        # A dense batch (a dropped tree, a chain allocated in order): walking the bitmap over
+        # its span, a word at a time, is cheaper than looking at each block. Runs in the span
+        # that gained nothing get a duplicate candidate, which is harmless.
+        s = next_set(fl.free_bits, lo, hi)
+        while s < hi:
+            rs = run_start(fl.free_bits, s) if s == lo else s
+            re = next_clear(fl.free_bits, s, fl.end)
+            fl_push(fl, rs, re - rs)
+            s = next_set(fl.free_bits, re, hi)
+        for i in range(n):
+            bit_clear(fl.start_bits, blocks[2 * i])
+        fl_maybe_rebuild(fl)
+        return
     # 3. One candidate per run: recorded by the block that starts the run, and by the block
     #    whose right neighbour is not another block of this batch (so a run that grew on its
     #    left, or joined older free space, is recorded with its full length).

@@ -14,6 +14,7 @@
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
+from cpython.ref cimport PyObject
 
 from drc.includes.zeal cimport GC_ZEAL
 from drc.header cimport (ObjectHeader, ArrayHeader, gcref_t, REF_NULL, I31_TAG, KIND_STRUCT,
@@ -36,7 +37,10 @@ cdef class Heap:
     cdef readonly TypeRegistry registry
     cdef const TypeInfo** types         # cache indexed by engine type index; NULL: not yet used
     cdef size_t ntypes                  # entries in `types`
-    cdef dict type_roots                # type index -> RegisteredType keeping it registered
+    # `roots` parallels `types`: the RegisteredType keeping each type registered, owned by
+    # hand so that Python's cycle collector can never drop it under live objects.
+    cdef PyObject** roots
+    cdef size_t nroots                  # types held
 
     # ---- externref payloads: a side table with reusable ids (id 0 is never used) ----
     cdef list host_data                 # id -> payload object (None when the id is free)
@@ -72,6 +76,8 @@ cdef class Heap:
     cdef size_t free_cap
     cdef bint in_cascade                # a cascade is running (re-entry would corrupt buffers)
 
+    cdef object __weakref__
+
     # ---- zeal only ----
     cdef uint32_t* ext_counts           # per granule: counts owned by host handles / C callers
 
@@ -80,11 +86,13 @@ cdef class Heap:
     cdef int grow_to(self, size_t new_capacity) except -1 nogil
     cdef int check_open(self) except -1
     cdef void release_memory(self) noexcept
+    cdef void drop_roots(self) noexcept
 
     # Allocation (each returns an owned ref; fields / elements are zero). alloc_struct and
     # alloc_array take the GIL only the first time they see a type, and to raise.
     cdef gcref_t alloc_object(self, size_t size, uint32_t kind_bits,
                               uint32_t type_index) except 0 nogil
+    cdef void undo_alloc(self, size_t p, size_t g) noexcept nogil
     cdef gcref_t alloc_struct(self, uint32_t type_index) except 0 nogil
     cdef gcref_t alloc_array(self, uint32_t type_index, uint32_t length) except 0 nogil
     cdef gcref_t alloc_externref(self, object data) except 0
@@ -97,9 +105,8 @@ cdef class Heap:
     cdef int dec_ref(self, gcref_t r) except -1 nogil
     cdef int oasr_drop(self, gcref_t r) except -1 nogil
     cdef int cascade(self, gcref_t r) except -1 nogil
-    cdef int push_child(self, gcref_t c) except -1 nogil
-    cdef int queue_free(self, gcref_t x, ObjectHeader* hdr) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
+    cdef int zeal_check_free_list(self) except -1 nogil
     cdef int release_host_data(self) except -1
     cdef void ext_add(self, gcref_t r, int delta) noexcept nogil
 
@@ -197,7 +204,14 @@ cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
                 hdr.ref_count = 1
                 hdr.next_oasr = 0
                 hdr.object_size = ti.size
-                memset(<char*>hdr + sizeof(ObjectHeader), 0, ti.size - sizeof(ObjectHeader))
+                # Zero the fields with word stores up to the block's end (it is ours); small
+                # structs never reach a memset call.
+                (<uint64_t*>hdr)[3] = 0
+                if g > 2:
+                    (<uint64_t*>hdr)[4] = 0
+                    (<uint64_t*>hdr)[5] = 0
+                    if g > 3:
+                        memset(<char*>hdr + 48, 0, (g << GRANULE_SHIFT) - 48)
                 h.objects_allocated += 1
                 h.bytes_allocated += g << GRANULE_SHIFT
                 return <gcref_t>(p << GRANULE_SHIFT)

@@ -4,6 +4,7 @@ reference counting (DESIGN.md sections 3-5; the C-level contract is in heap.pxd)
 cimport cython
 from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset, memcpy, memmove
 from libc.stdlib cimport malloc, calloc, free as c_free
@@ -13,8 +14,7 @@ from drc.includes.zeal cimport GC_ZEAL, DRC_POISON
 from drc.header cimport (ObjectHeader, ArrayHeader, ExternRefObject, gcref_t, REF_NULL, I31_TAG,
                          I31_MIN, I31_MAX, KIND_MASK, KIND_EXTERN, KIND_ANY, KIND_EQ,
                          KIND_ARRAY, KIND_STRUCT, RESERVED_MASK, MARK_BIT, IN_OASR_BIT,
-                         ref_is_i31, ref_is_object, i31_new, i31_get_s, header_kind,
-                         kind_matches, kind_is_valid)
+                         ref_is_object, i31_new, i31_get_s, kind_matches, kind_is_valid)
 from drc.freelist cimport (FreeList, CandidateStack, bit_get, bit_set, bit_clear, fl_bump,
                            GRANULE, GRANULE_SHIFT, EXACT_CLASSES, NCLASSES)
 from registry.typeinfo cimport (TypeInfo, FieldInfo, STORAGE_I8, STORAGE_I16, STORAGE_I32,
@@ -88,6 +88,17 @@ cdef inline int slot_dec(Heap h, gcref_t r) except -1 nogil:
     return 0
 
 
+cdef int64_t c_int(object v, str what, str name) except? -2:
+    """An int argument as a C integer, for range checks in C. Values beyond int64 come back
+    as -1 (negative) or INT64_MAX, which every caller rejects as out of range."""
+    if not isinstance(v, int):
+        raise TypeError(f"{what}: {name} must be an int, got {type(v).__name__} {v!r}")
+    try:
+        return v
+    except OverflowError:
+        return -1 if v < 0 else 0x7FFFFFFFFFFFFFFF
+
+
 cdef str kind_name(uint32_t kind):
     if kind == KIND_STRUCT:
         return "struct"
@@ -150,7 +161,6 @@ cdef int convert_value(Heap h, const FieldInfo* f, object v, uint8_t* out,
                        str what) except -1:
     """Check `v` for a field and write its heap bytes (f.size of them) to `out`. A ref is
     written as its raw value and checked against the field's ref type; no count is taken."""
-    cdef uint64_t bits
     cdef double d
     cdef float x
     cdef gcref_t r
@@ -258,9 +268,58 @@ cdef uint32_t heap_code_arg(object heap) except? 0:
     return code
 
 
+# ==== The cascade's inner steps (module-level so that they inline) ========================
+
+cdef inline int cascade_push(Heap h, gcref_t c) except -1 nogil:
+    """Give up a dying object's count on c; if c dies too, queue it (capacity reserved)."""
+    cdef ObjectHeader* ch
+    if not ref_is_object(c):
+        return 0
+    if GC_ZEAL:
+        if not h.is_object(c) or (<ObjectHeader*>(h.base + c)).ref_count == 0:
+            with gil:
+                raise HeapCorruptionError(
+                    f"offset {c}: a dying object holds a ref to a dead or invalid object")
+    ch = <ObjectHeader*>(h.base + c)
+    if ch.ref_count > 1:
+        ch.ref_count -= 1
+        return 0
+    ch.ref_count = 0
+    h.stack[h.stack_n] = c
+    h.stack_n += 1
+    return 0
+
+
+cdef inline int queue_free(Heap h, gcref_t x, ObjectHeader* hdr) except -1 nogil:
+    if h.free_n + 2 > h.free_cap:
+        grow_buffer(&h.to_free, &h.free_cap, h.free_n + 2)
+    h.to_free[h.free_n] = x >> GRANULE_SHIFT
+    h.to_free[h.free_n + 1] = <uint32_t>granules_of(hdr.object_size)
+    h.free_n += 2
+    return 0
+
+
+cdef inline bint is_leaf(Heap h, ObjectHeader* hdr) noexcept nogil:
+    """True if freeing this object cannot release anything else: no payload to release and
+    no ref slot holding an object."""
+    cdef uint32_t kind = hdr.kind_bits & KIND_MASK
+    cdef const TypeInfo* ti
+    cdef uint32_t i
+    if kind == KIND_STRUCT:
+        ti = h.types[hdr.type_index]
+        for i in range(ti.n_gc_refs):
+            if ref_is_object((<uint32_t*>(<char*>hdr + ti.gc_ref_offsets[i]))[0]):
+                return False
+        return True
+    if kind == KIND_ARRAY:
+        return not h.types[hdr.type_index].elems_are_gc_refs
+    return False
+
+
 # ==== The heap =============================================================================
 
 @cython.no_gc_clear
+@cython.auto_pickle(False)
 cdef class Heap:
     """A garbage-collected heap of Wasm GC objects typed by `registry`.
 
@@ -280,7 +339,6 @@ cdef class Heap:
         if initial_size < 0 or initial_size > max_size:
             raise ValueError(f"initial_size {initial_size!r} is out of range [0, {max_size}]")
         self.registry = registry
-        self.type_roots = {}
         self.host_data = [_FREE_ID]
         self.host_free_ids = []
         self.max_size = max_size & ~<size_t>15
@@ -305,13 +363,30 @@ cdef class Heap:
         if initial_size:
             self.grow_to(((initial_size + PAGE_SIZE - 1) // PAGE_SIZE) * PAGE_SIZE)
 
+    def __init__(self, registry, *, max_size=MAX_HEAP_SIZE, initial_size=0):
+        # Everything happens in __cinit__; this gives the class its real signature.
+        pass
+
     def __dealloc__(self):
         self.release_memory()
+        self.drop_roots()
         c_free(self.types)
+        c_free(self.roots)
         c_free(self.stack)
         c_free(self.large)
         c_free(self.to_free)
         c_free(self.release_ids)
+
+    cdef void drop_roots(self) noexcept:
+        cdef size_t i
+        cdef PyObject* p
+        for i in range(self.ntypes):
+            p = self.roots[i]
+            if p != NULL:
+                self.roots[i] = NULL
+                self.types[i] = NULL
+                Py_DECREF(<object>p)
+        self.nroots = 0
 
     cdef void release_memory(self) noexcept:
         if self.base != NULL:
@@ -335,16 +410,9 @@ cdef class Heap:
         self.release_memory()
         data, self.host_data = self.host_data, [_FREE_ID]
         self.host_free_ids = []
-        roots, self.type_roots = self.type_roots, {}
-        c_free(self.types)
-        self.types = NULL
-        self.ntypes = 0
         self.oasr_head = self.oasr_len = 0
         del data
-        for root in roots.values():
-            close = getattr(root, "close", None)
-            if close is not None:
-                close()
+        self.drop_roots()
 
     @property
     def closed(self):
@@ -420,6 +488,7 @@ cdef class Heap:
                               uint32_t type_index) except 0 nogil:
         cdef size_t g, p, i
         cdef gcref_t r
+        cdef uint8_t bad
         cdef ObjectHeader* hdr
         if size > self.max_size - GRANULE:
             with gil:
@@ -436,13 +505,18 @@ cdef class Heap:
         if GC_ZEAL:
             for i in range(g << GRANULE_SHIFT):
                 if <uint8_t>self.base[r + i] != DRC_POISON:
+                    bad = <uint8_t>self.base[r + i]
+                    # Report it, but leave the heap consistent: the block goes back, poisoned.
+                    self.undo_alloc(p, g)
                     with gil:
                         raise HeapCorruptionError(
                             f"offset {r + i}: fresh block at {r} is not poisoned (byte "
-                            f"{<uint8_t>self.base[r + i]:#04x}): something wrote to free memory")
+                            f"{bad:#04x}): something wrote to free memory")
             if next_set(self.fl.free_bits, p, p + g) < p + g:
                 with gil:
                     raise HeapCorruptionError(f"offset {r}: allocated block overlaps free space")
+            if (self.objects_allocated & 4095) == 0:
+                self.zeal_check_free_list()
         hdr = <ObjectHeader*>(self.base + r)
         hdr.kind_bits = kind_bits
         hdr.type_index = type_index
@@ -455,10 +529,18 @@ cdef class Heap:
         self.ext_add(r, 1)
         return r
 
+    cdef void undo_alloc(self, size_t p, size_t g) noexcept nogil:
+        cdef uint32_t block[2]
+        block[0] = <uint32_t>p
+        block[1] = <uint32_t>g
+        memset(self.base + (p << GRANULE_SHIFT), DRC_POISON, g << GRANULE_SHIFT)
+        fl_free_batch(&self.fl, block, 1)
+
     cdef const TypeInfo* type_record(self, uint32_t type_index) except NULL:
         """The type's record, registering the heap's hold on it on first use."""
         cdef const TypeInfo* ti
         cdef const TypeInfo** grown
+        cdef PyObject** grown_roots
         cdef size_t n
         if type_index < self.ntypes and self.types[type_index] != NULL:
             return self.types[type_index]
@@ -480,8 +562,15 @@ cdef class Heap:
                 raise MemoryError()
             memset(&grown[self.ntypes], 0, (n - self.ntypes) * sizeof(TypeInfo*))
             self.types = grown
+            grown_roots = <PyObject**>realloc(self.roots, n * sizeof(PyObject*))
+            if grown_roots == NULL:
+                raise MemoryError()
+            memset(&grown_roots[self.ntypes], 0, (n - self.ntypes) * sizeof(PyObject*))
+            self.roots = grown_roots
             self.ntypes = n
-        self.type_roots[type_index] = root
+        Py_INCREF(root)
+        self.roots[type_index] = <PyObject*>root
+        self.nroots += 1
         self.types[type_index] = ti
         return ti
 
@@ -522,6 +611,11 @@ cdef class Heap:
         cdef gcref_t r
         cdef uint32_t hid
         self.check_open()
+        while self.host_free_ids and self.host_free_ids[len(self.host_free_ids) - 1] >= len(
+                self.host_data):
+            self.host_free_ids.pop()            # the table was cleared by the cycle collector
+        if not self.host_data:
+            self.host_data.append(_FREE_ID)
         if self.host_free_ids:
             hid = self.host_free_ids.pop()
             reused = True
@@ -573,25 +667,6 @@ cdef class Heap:
             self.check_object(r, 0)
         return slot_dec(self, r)
 
-    cdef int push_child(self, gcref_t c) except -1 nogil:
-        """Give up a dying object's count on c; if c dies too, queue it."""
-        cdef ObjectHeader* ch
-        if not ref_is_object(c):
-            return 0
-        if GC_ZEAL:
-            if not self.is_object(c) or hdr_of(self, c).ref_count == 0:
-                with gil:
-                    raise HeapCorruptionError(
-                        f"offset {c}: a dying object holds a ref to a dead or invalid object")
-        ch = hdr_of(self, c)
-        if ch.ref_count > 1:
-            ch.ref_count -= 1
-            return 0
-        ch.ref_count = 0
-        self.stack[self.stack_n] = c
-        self.stack_n += 1
-        return 0
-
     cdef int cascade(self, gcref_t r) except -1 nogil:
         """Give up the last count on r: free it and, through an explicit stack, everything
         only it kept alive. Memory is returned in one batch after the walk; payloads of
@@ -601,8 +676,21 @@ cdef class Heap:
         cdef uint32_t kind, length, i, end
         cdef uint32_t* elems
         cdef gcref_t x
+        cdef size_t g
         if hdr.ref_count > 1:
             hdr.ref_count -= 1
+            return 0
+        if not GC_ZEAL and is_leaf(self, hdr):
+            # Nothing else can die: free the block at once, usually by widening the bump
+            # region over it.
+            g = granules_of(hdr.object_size)
+            hdr.ref_count = 0
+            self.objects_freed += 1
+            self.bytes_freed += g << GRANULE_SHIFT
+            if not fl_free_next_to_bump(&self.fl, r >> GRANULE_SHIFT, g):
+                self.to_free[0] = r >> GRANULE_SHIFT
+                self.to_free[1] = <uint32_t>g
+                fl_free_batch(&self.fl, self.to_free, 1)
             return 0
         if self.in_cascade:
             with gil:
@@ -624,8 +712,8 @@ cdef class Heap:
                             grow_buffer(&self.stack, &self.stack_cap,
                                         self.stack_n + ti.n_gc_refs)
                         for i in range(ti.n_gc_refs):
-                            self.push_child((<uint32_t*>(self.base + x
-                                                         + ti.gc_ref_offsets[i]))[0])
+                            cascade_push(
+                                self, (<uint32_t*>(self.base + x + ti.gc_ref_offsets[i]))[0])
                     elif kind == KIND_ARRAY:
                         ti = self.types[hdr.type_index]
                         if ti.elems_are_gc_refs:
@@ -640,7 +728,7 @@ cdef class Heap:
                                 grow_buffer(&self.stack, &self.stack_cap, self.stack_n + length)
                             elems = <uint32_t*>(self.base + x + ti.size)
                             for i in range(length):
-                                self.push_child(elems[i])
+                                cascade_push(self, elems[i])
                     elif kind == KIND_EXTERN:
                         if self.n_release == self.cap_release:
                             grow_buffer(&self.release_ids, &self.cap_release,
@@ -652,7 +740,7 @@ cdef class Heap:
                             raise HeapCorruptionError(
                                 f"offset {x}: dying object has invalid kind word "
                                 f"{hdr.kind_bits:#010x}")
-                    self.queue_free(x, hdr)
+                    queue_free(self, x, hdr)
                 if self.large_n:
                     # One chunk of a big ref array per round keeps the stack bounded.
                     x = self.large[self.large_n - 2]
@@ -665,10 +753,10 @@ cdef class Heap:
                         grow_buffer(&self.stack, &self.stack_cap, self.stack_n + (end - i))
                     elems = <uint32_t*>(self.base + x + ti.size)
                     for i in range(i, end):
-                        self.push_child(elems[i])
+                        cascade_push(self, elems[i])
                     if end == length:
                         self.large_n -= 2
-                        self.queue_free(x, hdr)
+                        queue_free(self, x, hdr)
                     else:
                         self.large[self.large_n - 1] = end
             self.flush_frees()
@@ -679,18 +767,26 @@ cdef class Heap:
                 self.release_host_data()
         return 0
 
-    cdef int queue_free(self, gcref_t x, ObjectHeader* hdr) except -1 nogil:
-        if self.free_n + 2 > self.free_cap:
-            grow_buffer(&self.to_free, &self.free_cap, self.free_n + 2)
-        self.to_free[self.free_n] = x >> GRANULE_SHIFT
-        self.to_free[self.free_n + 1] = <uint32_t>granules_of(hdr.object_size)
-        self.free_n += 2
+    cdef int zeal_check_free_list(self) except -1 nogil:
+        """The full free-list walk (zeal runs it every 4096 allocations and cascades)."""
+        cdef size_t where = 0
+        cdef int rule = fl_check(&self.fl, &where)
+        if rule:
+            with gil:
+                raise HeapCorruptionError(
+                    f"offset {where * GRANULE}: free list: {_FL_RULES[rule]}")
         return 0
 
     cdef int flush_frees(self) except -1 nogil:
         """Return the queued blocks to the free list (zeal: poison them first)."""
         cdef size_t i, n = self.free_n // 2
         cdef size_t s, g, nbytes = 0
+        if not GC_ZEAL and n == 1 and fl_free_next_to_bump(&self.fl, self.to_free[0],
+                                                           self.to_free[1]):
+            self.objects_freed += 1
+            self.bytes_freed += <size_t>self.to_free[1] << GRANULE_SHIFT
+            self.free_n = 0
+            return 0
         for i in range(n):
             s = self.to_free[2 * i]
             g = self.to_free[2 * i + 1]
@@ -703,6 +799,8 @@ cdef class Heap:
                 memset(self.base + (s << GRANULE_SHIFT), DRC_POISON, g << GRANULE_SHIFT)
             nbytes += g
         fl_free_batch(&self.fl, self.to_free, n)
+        if GC_ZEAL and (n > 64 or (self.objects_freed & 4095) == 0):
+            self.zeal_check_free_list()
         self.objects_freed += n
         self.bytes_freed += nbytes << GRANULE_SHIFT
         self.free_n = 0
@@ -713,7 +811,9 @@ cdef class Heap:
         while self.n_release:
             self.n_release -= 1
             hid = self.release_ids[self.n_release]
-            if self.base == NULL:
+            # The table may have been emptied by Python's cycle collector (it clears lists
+            # in a garbage cycle through a payload before dropping the handles).
+            if self.base == NULL or hid >= <size_t>len(self.host_data):
                 continue
             payload = self.host_data[hid]
             self.host_data[hid] = _FREE_ID
@@ -803,8 +903,8 @@ cdef class Heap:
                 and bit_get(self.fl.start_bits, r >> GRANULE_SHIFT))
 
     cdef int check_object(self, gcref_t r, uint32_t kind) except -1 nogil:
-        if self.is_object(r) and (kind == 0 or kind_matches(hdr_of(self, r).kind_bits
-                                                           & KIND_MASK, kind)):
+        if self.is_object(r) and (
+                kind == 0 or kind_matches(hdr_of(self, r).kind_bits & KIND_MASK, kind)):
             return 0
         with gil:
             return self.check_object_slow(r, kind)
@@ -817,7 +917,8 @@ cdef class Heap:
         if not self.is_object(r):
             raise InvalidRefError(f"ref {r:#x} is not a live object of this heap")
         if kind and not kind_matches(hdr_of(self, r).kind_bits & KIND_MASK, kind):
-            raise InvalidRefError(f"ref {r:#x} is a {kind_name(hdr_of(self, r).kind_bits & KIND_MASK)}"
+            raise InvalidRefError(f"ref {r:#x} is a "
+                                  f"{kind_name(hdr_of(self, r).kind_bits & KIND_MASK)}"
                                   f", not a {kind_name(kind)}")
         return 0
 
@@ -912,13 +1013,23 @@ cdef class Heap:
 
     cdef const TypeInfo* type_arg(self, object type_index, int kind, str what) except NULL:
         cdef const TypeInfo* ti
-        if not isinstance(type_index, int):
-            raise TypeError(f"{what}: type index must be an int, got "
-                            f"{type(type_index).__name__} {type_index!r}")
-        if type_index < 0 or type_index >= MAX_TYPE_INDEX:
+        cdef int64_t t = c_int(type_index, what, "type index")
+        if t < 0 or t >= MAX_TYPE_INDEX:
             raise OverflowError(f"{what}: type index {type_index!r} is out of range")
         self.check_open()
-        ti = self.type_record(type_index)
+        # Look only: the heap takes its hold on the type when an object is actually made, so
+        # a rejected call leaves no trace.
+        if <uint64_t>t < self.ntypes and self.types[<uint32_t>t] != NULL:
+            ti = self.types[<uint32_t>t]
+            if ti.kind == kind:
+                return ti
+        else:
+            ti = self.registry.type_info(<uint32_t>t)
+            if ti == NULL:
+                raise UnknownTypeError(f"{what}: type index {type_index} is not registered")
+            if ti.kind == COMPOSITE_FUNC:
+                raise TypeError(f"{what}: type {type_index} is a func type; it has no heap "
+                                "objects")
         if ti.kind != kind:
             raise TypeError(f"{what}: type {type_index} is "
                             f"{'a struct' if ti.kind == COMPOSITE_STRUCT else 'an array'} type, "
@@ -947,7 +1058,9 @@ cdef class Heap:
         try:
             for i in range(n):
                 convert_value(self, &ti.fields[i], vals[i], stage + i * 16, "struct_new")
-            r = self.alloc_object(ti.size, KIND_STRUCT, type_index)
+            if ti.index >= self.ntypes or self.types[ti.index] == NULL:
+                self.type_record(ti.index)
+            r = self.alloc_object(ti.size, KIND_STRUCT, ti.index)
             for i in range(n):
                 f = &ti.fields[i]
                 if f.is_gc_ref:
@@ -960,13 +1073,11 @@ cdef class Heap:
 
     cdef const FieldInfo* field_arg(self, gcref_t r, object field, str what) except NULL:
         cdef const TypeInfo* ti = self.types[hdr_of(self, r).type_index]
-        if not isinstance(field, int):
-            raise TypeError(f"{what}: field index must be an int, got {type(field).__name__} "
-                            f"{field!r}")
-        if field < 0 or field >= ti.nfields:
+        cdef int64_t i = c_int(field, what, "field index")
+        if i < 0 or i >= ti.nfields:
             raise IndexError(f"{what}: field {field!r} is out of range for struct type "
                              f"{ti.index} with {ti.nfields} fields")
-        return &ti.fields[<uint32_t>field]
+        return &ti.fields[<uint32_t>i]
 
     def struct_get(self, ref, field, *, bint signed=False):
         """Read a field. Packed (i8/i16) fields read unsigned unless `signed`; i32 and i64
@@ -990,11 +1101,10 @@ cdef class Heap:
     # ==== Python API: arrays ==========================================================
 
     cdef uint32_t length_arg(self, object n, str what, str name) except? 0xFFFFFFFF:
-        if not isinstance(n, int):
-            raise TypeError(f"{what}: {name} must be an int, got {type(n).__name__} {n!r}")
-        if n < 0 or n > 0xFFFFFFFF:
+        cdef int64_t v = c_int(n, what, name)
+        if v < 0 or v > 0xFFFFFFFF:
             raise OverflowError(f"{what}: {name} {n!r} is out of range [0, 2**32)")
-        return n
+        return <uint32_t>v
 
     cdef int fill_elems(self, gcref_t arr, const FieldInfo* f, uint32_t start, uint32_t count,
                         const uint8_t* value) except -1 nogil:
@@ -1065,23 +1175,21 @@ cdef class Heap:
 
     cdef uint32_t index_arg(self, gcref_t r, object index, str what) except? 0xFFFFFFFF:
         cdef uint32_t length = (<ArrayHeader*>(self.base + r)).length
-        if not isinstance(index, int):
-            raise TypeError(f"{what}: index must be an int, got {type(index).__name__} "
-                            f"{index!r}")
-        if index < 0 or index >= length:
+        cdef int64_t i = c_int(index, what, "index")
+        if i < 0 or i >= length:
             raise IndexError(f"{what}: index {index!r} is out of bounds for an array of "
                              f"length {length}")
-        return index
+        return <uint32_t>i
 
     cdef uint32_t range_arg(self, gcref_t r, object start, object count,
                             str what) except? 0xFFFFFFFF:
         cdef uint32_t length = (<ArrayHeader*>(self.base + r)).length
-        if not isinstance(start, int) or not isinstance(count, int):
-            raise TypeError(f"{what}: start and count must be ints, got {start!r}, {count!r}")
-        if start < 0 or count < 0 or start + count > length:
+        cdef int64_t s = c_int(start, what, "start")
+        cdef int64_t n = c_int(count, what, "count")
+        if s < 0 or n < 0 or s > length or n > length - s:
             raise IndexError(f"{what}: range [{start!r}, {start!r} + {count!r}) is out of "
                              f"bounds for an array of length {length}")
-        return start
+        return <uint32_t>s
 
     cdef const FieldInfo* elem_info(self, gcref_t r) noexcept:
         return &self.types[hdr_of(self, r).type_index].fields[0]
@@ -1205,7 +1313,10 @@ cdef class Heap:
 
     def externref_data(self, ref):
         cdef gcref_t r = self.object_arg(ref, KIND_EXTERN, "externref_data")
-        return self.host_data[(<ExternRefObject*>(self.base + r)).host_data_id]
+        cdef uint32_t hid = (<ExternRefObject*>(self.base + r)).host_data_id
+        if hid >= <size_t>len(self.host_data) or self.host_data[hid] is _FREE_ID:
+            raise HeapCorruptionError(f"offset {r}: externref host-data id {hid} is not in use")
+        return self.host_data[hid]
 
     def ref_count(self, ref):
         """The object's count: host handles, heap slots and OASR membership."""
@@ -1265,12 +1376,11 @@ cdef class Heap:
     def use_type(self, type_index):
         """Make the heap hold `type_index` (also done by the first allocation), so that
         C-level fast paths find it in the per-heap cache."""
-        cdef const TypeInfo* ti
         if not isinstance(type_index, int):
             raise TypeError(f"use_type: expected an int, got {type_index!r}")
         if type_index < 0 or type_index >= MAX_TYPE_INDEX:
             raise OverflowError(f"use_type: type index {type_index!r} is out of range")
-        ti = self.type_record(type_index)
+        self.type_record(type_index)
 
     def stats(self):
         """A dict of sizes (bytes) and counters."""
@@ -1294,7 +1404,7 @@ cdef class Heap:
             "oasr_len": self.oasr_len,
             "collections": self.collections,
             "bytes_freed_by_sweeps": self.bytes_freed_by_sweeps,
-            "types_held": len(self.type_roots),
+            "types_held": self.nroots,
         }
 
     def _free_regions(self):
@@ -1344,7 +1454,8 @@ cdef class Heap:
                                               f"{hdr.kind_bits:#010x}")
                 if hdr.ref_count == 0:
                     raise HeapCorruptionError(f"offset {r}: live object with ref_count 0")
-                if hdr.object_size < sizeof(ObjectHeader) or r + <size_t>hdr.object_size > self.capacity:
+                if (hdr.object_size < sizeof(ObjectHeader)
+                        or r + <size_t>hdr.object_size > self.capacity):
                     raise HeapCorruptionError(f"offset {r}: object_size {hdr.object_size} "
                                               "out of range")
                 gr = granules_of(hdr.object_size)
@@ -1453,6 +1564,7 @@ cdef class Heap:
         return 0
 
     cdef int verify_poison(self) except -1:
+        cdef size_t i, start, length
         for start, length in fl_regions(&self.fl):
             for i in range(start, start + length):
                 if <uint8_t>self.base[i] != DRC_POISON:
@@ -1470,6 +1582,7 @@ cdef class Heap:
 @cython.final
 @cython.no_gc_clear
 @cython.freelist(256)
+@cython.auto_pickle(False)
 cdef class GcRef:
     """A host handle that owns one count on a heap object. Released by ``del``, ``close()``
     or leaving a ``with`` block; a released handle raises InvalidRefError when used.
@@ -1481,7 +1594,10 @@ cdef class GcRef:
     def __dealloc__(self):
         cdef Heap h = self.heap
         if h is not None and self.raw and h.base != NULL:
-            h.dec_ref(self.raw)
+            if GC_ZEAL:
+                h.dec_ref(self.raw)
+            else:
+                slot_dec(h, self.raw)
 
     def close(self):
         """Drop this handle's count now (idempotent)."""
@@ -1541,6 +1657,7 @@ cdef class GcRef:
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class I31:
     """An unboxed 31-bit signed integer ref: ``I31(v)`` for v in [-2**30, 2**30)."""
 
@@ -1573,6 +1690,7 @@ cdef class I31:
 
 # ==== The free list on its own, for property tests ========================================
 
+@cython.auto_pickle(False)
 cdef class _FreeListForTests:
     """The heap's free list without memory or objects: blocks are (offset, nbytes)."""
     cdef FreeList fl
@@ -1581,6 +1699,9 @@ cdef class _FreeListForTests:
     def __cinit__(self, size_t max_bytes):
         fl_init(&self.fl, max_bytes >> GRANULE_SHIFT)
         self.live = {}
+
+    def __init__(self, max_bytes):
+        pass
 
     def __dealloc__(self):
         fl_destroy(&self.fl)

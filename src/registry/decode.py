@@ -28,16 +28,20 @@ from registry.registry import (
     NONE,
     STRUCT,
     V128,
+    AbstractHeapType,
     ArrayType,
     FieldType,
     FuncType,
     RecGroup,
     RefType,
+    StorageType,
     StructType,
     SubType,
 )
 
 _MAGIC = b"\x00asm"
+# Type indices live below the abstract heap codes (registry/typeinfo.pxd HEAP_ABSTRACT_BASE).
+_MAX_INDEX = 0xFFFFFF00
 _VERSION = b"\x01\x00\x00\x00"
 _TYPE_SECTION = 1
 
@@ -102,12 +106,14 @@ class _Reader:
         raise self.fail("s33 LEB128 longer than 5 bytes", start)
 
 
-def _heap_type(r: _Reader) -> object:
+def _heap_type(r: _Reader) -> AbstractHeapType | int:
     at = r.pos
     if r.pos < r.end and r.data[r.pos] == 0x65:
         raise r.fail("shared heap types are not supported", at)
     v = r.s33()
     if v >= 0:
+        if v >= _MAX_INDEX:
+            raise r.fail(f"type index {v} is out of range", at)
         return v
     code = v & 0x7F
     if v >= -0x40 and code in _ABSTRACT:
@@ -118,7 +124,7 @@ def _heap_type(r: _Reader) -> object:
     raise r.fail(f"invalid heap type 0x{code:02X}", at)
 
 
-def _ref_or_val(r: _Reader, b: int, at: int) -> object:
+def _ref_or_val(r: _Reader, b: int, at: int) -> StorageType | RefType:
     if b in _NUMERIC:
         return _NUMERIC[b]
     if b == 0x64 or b == 0x63:
@@ -130,7 +136,7 @@ def _ref_or_val(r: _Reader, b: int, at: int) -> object:
     raise r.fail(f"invalid value type 0x{b:02X}", at)
 
 
-def _val_type(r: _Reader) -> object:
+def _val_type(r: _Reader) -> StorageType | RefType:
     at = r.pos
     b = r.byte()
     if b in _PACKED:
@@ -142,7 +148,7 @@ def _val_type(r: _Reader) -> object:
 def _field_type(r: _Reader) -> FieldType:
     at = r.pos
     b = r.byte()
-    storage = _PACKED[b] if b in _PACKED else _ref_or_val(r, b, at)
+    storage: StorageType | RefType = _PACKED[b] if b in _PACKED else _ref_or_val(r, b, at)
     at = r.pos
     m = r.byte()
     if m > 1:
@@ -160,7 +166,7 @@ def _vec(r: _Reader, what: str) -> int:
     return n
 
 
-def _composite(r: _Reader, b: int, at: int) -> object:
+def _composite(r: _Reader, b: int, at: int) -> StructType | ArrayType | FuncType:
     if b == 0x5F:
         return StructType([_field_type(r) for _ in range(_vec(r, "field"))])
     if b == 0x5E:
@@ -181,7 +187,10 @@ def _sub_type(r: _Reader) -> SubType:
         n = _vec(r, "supertype")
         if n > 1:
             raise r.fail(f"{n} supertypes declared; at most one is allowed", at)
+        at2 = r.pos
         supertype = r.u32() if n else None
+        if supertype is not None and supertype >= _MAX_INDEX:
+            raise r.fail(f"supertype index {supertype} is out of range", at2)
         at2 = r.pos
         return SubType(_composite(r, r.byte(), at2), final=b == 0x4F, supertype=supertype)
     return SubType(_composite(r, b, at))

@@ -52,7 +52,7 @@ def describe_wasm(wasm_bytes: bytes, registry: TypeRegistry | None = None) -> li
             if sups:
                 any_edge = True
                 lines.append(f"  {a} <: {', '.join(map(str, sups))}")
-        same = {}
+        same: dict[int, list[int]] = {}
         for a in range(n):
             same.setdefault(shared_types[a], []).append(a)
         for members in same.values():

@@ -63,6 +63,7 @@ include "validate.pxi"
 # ==== Registry internals =====================================================================
 
 @cython.final
+@cython.auto_pickle(False)
 @cython.no_gc
 cdef class _Entry:
     """One registered rec group. Counts change only under the registry lock."""
@@ -91,6 +92,7 @@ cdef inline uint8_t _storage_size(object s):
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class TypeRegistry:
     """An engine-wide, thread-safe registry of WebAssembly GC types.
 
@@ -345,10 +347,15 @@ cdef class TypeRegistry:
 
     cdef tuple _display(self, object index):
         cdef const TypeInfo* rec = self.type_info(index)
+        if rec == NULL:
+            raise UnknownTypeError(f"type index {index} is not registered")
         return tuple([rec.display[i] for i in range(rec.depth + 1)])
 
     cdef int _kind(self, object index) except -1:
-        return (<const TypeInfo*>self.type_info(index)).kind
+        cdef const TypeInfo* rec = self.type_info(index)
+        if rec == NULL:
+            raise UnknownTypeError(f"type index {index} is not registered")
+        return rec.kind
 
     cdef object _check_index(self, object index):
         """The entry of a registered engine index, or UnknownTypeError."""
@@ -543,6 +550,56 @@ cdef class TypeRegistry:
         finally:
             self._exit()
 
+    def verify(self):
+        """Check every internal invariant; raise ``RegistryError`` naming the first broken one.
+
+        O(registered types). Checks the map against the slab, each record against its type
+        (index, kind, finality, display = parent's display + itself), that every group's count
+        covers the references other groups hold on it, and the free list. For tests and fuzzing.
+        """
+        cdef _Entry e, t
+        cdef const TypeInfo* rec
+        cdef dict incoming = {}
+        cdef Py_ssize_t n = 0
+        self._enter()
+        try:
+            for key, e in self._map.items():
+                if e.key is not key or e.unregistered:
+                    raise RegistryError(f"group {e.indices}: stale hash-consing entry")
+                for idx in e.indices:
+                    n += 1
+                    st = self._types[idx]
+                    rec = self.type_info(idx)
+                    if self._entries[idx] is not e or st is None or rec == NULL:
+                        raise RegistryError(f"type {idx}: slab, types and records disagree")
+                    if (rec.index != idx or rec.kind != _kind_code((<SubType>st).composite)
+                            or rec.is_final != (<SubType>st).final):
+                        raise RegistryError(f"type {idx}: record does not match its type")
+                    sup = (<SubType>st).supertype
+                    expect = (idx,) if sup is None else self._display(sup) + (idx,)
+                    if self._display(idx) != expect:
+                        raise RegistryError(f"type {idx}: display {self._display(idx)} is not "
+                                            f"{expect}")
+                for t in e.out + e.trampolines:
+                    if t.unregistered:
+                        raise RegistryError(f"group {e.indices} refers to a removed group")
+                    incoming[t] = incoming.get(t, 0) + 1
+            for t, k in incoming.items():
+                if t.registrations < k:
+                    raise RegistryError(
+                        f"group {t.indices}: {t.registrations} registrations, but other groups "
+                        f"hold {k}")
+            if n != self._count or len(self._entries) - len(self._free) != n:
+                raise RegistryError(f"{n} types in groups, count {self._count}, "
+                                    f"{len(self._entries) - len(self._free)} slots in use")
+            if len(set(self._free)) != len(self._free):
+                raise RegistryError("an index is free twice")
+            for idx in self._free:
+                if self._entries[idx] is not None or self.type_info(idx) != NULL:
+                    raise RegistryError(f"free index {idx} is still in use")
+        finally:
+            self._exit()
+
     def __len__(self):
         return self._count
 
@@ -586,6 +643,7 @@ cdef int _release(TypeRegistry reg, list entries) except -1:
 
 
 @cython.final
+@cython.auto_pickle(False)
 @cython.no_gc
 cdef class TypeCollection:
     """A module's registered types: one registration per rec group of the module.
@@ -645,6 +703,7 @@ cdef class TypeCollection:
 
 
 @cython.final
+@cython.auto_pickle(False)
 @cython.no_gc
 cdef class RegisteredType:
     """A handle holding one registration on a type's rec group.

@@ -63,8 +63,9 @@ ctypedef struct FieldInfo:
     uint8_t storage         # a StorageCode
     uint8_t mutable         # 1 if the field may be written after allocation
     uint8_t ref_nullable    # STORAGE_REF only: 1 if null may be stored
-    uint8_t is_gc_ref       # 1 if the slot owns a count: a ref whose top is any/extern/exn,
-                            #   and not statically i31 (funcrefs are not GC refs)
+    # is_gc_ref: 1 if the slot owns a count, i.e. a ref whose top is any/extern/exn and that
+    # is not statically i31 (funcrefs are not GC refs)
+    uint8_t is_gc_ref
     uint8_t _pad[3]
 
 # One registered type. Func types have no layout (size, align, fields are zero/NULL).

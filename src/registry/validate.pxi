@@ -5,6 +5,7 @@
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class _Ctx:
     cdef TypeRegistry registry
     cdef tuple ktypes          # the group being validated (hash-consing form); () for queries

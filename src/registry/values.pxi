@@ -518,6 +518,7 @@ cdef enum:
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class _Canon:
     cdef int mode
     cdef Py_ssize_t start          # MODE_MODULE: the group's first module index

@@ -36,3 +36,146 @@ def display_subtype():
     root.index, root.depth, root.display = 7, 0, root_display
     child.index, child.depth, child.display = 9, 1, child_display
     return bool(info_is_subtype(&child, &root)), bool(info_is_subtype(&root, &child))
+
+
+# ==== The heap's C-level API ================================================================
+
+from libc.stdint cimport uint32_t, uint64_t
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
+
+from drc.heap cimport (Heap, new_struct, inc, dec, load_ref, peek_ref, store_ref, move_ref,
+                       field_addr, array_length, array_elem_addr)
+
+
+cdef double now() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+def pair(Heap h, uint32_t node):
+    """b = node(left=a); returns (a, b) raw, each with one count owned by the caller."""
+    cdef uint32_t left = h.type_record(node).fields[0].offset
+    cdef gcref_t a = new_struct(h, node)
+    cdef gcref_t b = new_struct(h, node)
+    store_ref(h, b, left, a)                 # the field takes its own count
+    return a, b
+
+
+def read_left(Heap h, gcref_t obj, uint32_t node):
+    """An owned copy of obj.left."""
+    return load_ref(h, obj, h.type_record(node).fields[0].offset)
+
+
+def set_left(Heap h, gcref_t obj, uint32_t node, gcref_t value):
+    store_ref(h, obj, h.type_record(node).fields[0].offset, value)
+
+
+def retain(Heap h, gcref_t r):
+    inc(h, r)
+
+
+def release(Heap h, gcref_t r):
+    dec(h, r)
+
+
+def scalar_roundtrip(Heap h, uint32_t struct_i32_i64):
+    """Write a struct's i32 and i64 fields by offset and read them back."""
+    cdef gcref_t s = new_struct(h, struct_i32_i64)
+    cdef uint32_t o32 = h.type_record(struct_i32_i64).fields[0].offset
+    cdef uint32_t o64 = h.type_record(struct_i32_i64).fields[1].offset
+    (<int*>field_addr(h, s, o32))[0] = -7
+    (<long long*>field_addr(h, s, o64))[0] = 1 << 40
+    return s, (<int*>field_addr(h, s, o32))[0], (<long long*>field_addr(h, s, o64))[0]
+
+
+def array_elems(Heap h, gcref_t arr):
+    """Length of an i32 array and its elements, read through the element address."""
+    cdef uint32_t n = array_length(h, arr)
+    return [(<int*>array_elem_addr(h, arr, i))[0] for i in range(n)]
+
+
+def alloc_free_ns(Heap h, uint32_t node, long n):
+    """ns per (allocate a small struct + drop it), C level."""
+    cdef long i
+    cdef gcref_t r
+    cdef double t0, t1
+    r = new_struct(h, node)                  # warm: the type is cached, the page mapped
+    dec(h, r)
+    with nogil:
+        t0 = now()
+        for i in range(n):
+            r = new_struct(h, node)
+            dec(h, r)
+        t1 = now()
+    return (t1 - t0) * 1e9 / n
+
+
+cdef gcref_t make_tree(Heap h, uint32_t node, uint32_t left, uint32_t right,
+                       int depth) except 0 nogil:
+    cdef gcref_t n = new_struct(h, node)
+    if depth > 0:
+        move_ref(h, n, left, make_tree(h, node, left, right, depth - 1))
+        move_ref(h, n, right, make_tree(h, node, left, right, depth - 1))
+    return n
+
+
+cdef long check_tree(Heap h, gcref_t n, uint32_t left, uint32_t right) noexcept nogil:
+    cdef gcref_t l = peek_ref(h, n, left)
+    if l == 0:
+        return 1
+    return 1 + check_tree(h, l, left, right) + check_tree(h, peek_ref(h, n, right), left, right)
+
+
+def binary_trees(Heap h, uint32_t node, int max_depth):
+    """The benchmarks-game binary-trees through the C-level API: returns (nodes allocated,
+    nodes checked, seconds). Each tree is dropped with one dec: the cascade frees it."""
+    cdef uint32_t left = h.type_record(node).fields[0].offset
+    cdef uint32_t right = h.type_record(node).fields[1].offset
+    cdef long allocated = 0, checked = 0, iterations, i
+    cdef int d
+    cdef gcref_t t, long_lived
+    cdef double t0, t1
+    with nogil:
+        t0 = now()
+        t = make_tree(h, node, left, right, max_depth + 1)
+        checked += check_tree(h, t, left, right)
+        allocated += (2 << (max_depth + 1)) - 1
+        dec(h, t)
+        long_lived = make_tree(h, node, left, right, max_depth)
+        allocated += (2 << max_depth) - 1
+        d = 4
+        while d <= max_depth:
+            iterations = 1 << (max_depth - d + 4)
+            for i in range(iterations):
+                t = make_tree(h, node, left, right, d)
+                checked += check_tree(h, t, left, right)
+                dec(h, t)
+            allocated += iterations * ((2 << d) - 1)
+            d += 2
+        checked += check_tree(h, long_lived, left, right)
+        dec(h, long_lived)
+        t1 = now()
+    return allocated, checked, t1 - t0
+
+
+def barrier_ns(Heap h, uint32_t node, long n):
+    """ns per barriered ref store (count new, store, drop old) plus an owned ref load."""
+    cdef uint32_t left = h.type_record(node).fields[0].offset
+    cdef gcref_t holder = new_struct(h, node)
+    cdef gcref_t a = new_struct(h, node)
+    cdef gcref_t b = new_struct(h, node)
+    cdef gcref_t r
+    cdef long i
+    cdef double t0, t1
+    with nogil:
+        t0 = now()
+        for i in range(n):
+            store_ref(h, holder, left, a if i & 1 else b)
+            r = load_ref(h, holder, left)
+            dec(h, r)
+        t1 = now()
+    dec(h, holder)
+    dec(h, a)
+    dec(h, b)
+    return (t1 - t0) * 1e9 / n
