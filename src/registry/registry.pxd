@@ -8,7 +8,7 @@ cimport cython
 from cpython.pythread cimport PyThread_type_lock
 from libc.stdint cimport uint32_t
 
-from registry.typeinfo cimport TypeInfo
+from registry.typeinfo cimport TypeInfo, info_is_subtype
 
 # Records are found through a fixed two-level table: a directory of CHUNK_COUNT chunk
 # pointers (allocated with the registry, never reallocated), each chunk CHUNK_SIZE record
@@ -52,3 +52,22 @@ cdef class TypeRegistry:
     cdef tuple _display(self, object index)
     cdef int _kind(self, object index) except -1
     cdef object _check_index(self, object index)
+
+
+# The same two lookups as inline functions, for embedders on a hot path: they compile into the
+# caller (no call through the class's vtable), with the same contract as the methods.
+
+cdef inline const TypeInfo* registry_type_info(TypeRegistry reg, uint32_t index) noexcept nogil:
+    cdef TypeInfo** chunk
+    if index >= MAX_TYPES:
+        return NULL
+    chunk = reg._chunks[index >> CHUNK_BITS]
+    if chunk == NULL:
+        return NULL
+    return chunk[index & (CHUNK_SIZE - 1)]
+
+
+cdef inline bint registry_is_subtype(TypeRegistry reg, uint32_t sub, uint32_t sup) noexcept nogil:
+    cdef const TypeInfo* a = registry_type_info(reg, sub)
+    cdef const TypeInfo* b = registry_type_info(reg, sup)
+    return a != NULL and b != NULL and info_is_subtype(a, b)

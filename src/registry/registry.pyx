@@ -136,20 +136,10 @@ cdef class TypeRegistry:
     # ---- C level ------------------------------------------------------------------------
 
     cdef const TypeInfo* type_info(self, uint32_t index) noexcept nogil:
-        cdef TypeInfo** chunk
-        if index >= MAX_TYPES:
-            return NULL
-        chunk = self._chunks[index >> CHUNK_BITS]
-        if chunk == NULL:
-            return NULL
-        return chunk[index & (CHUNK_SIZE - 1)]
+        return registry_type_info(self, index)
 
     cdef bint c_is_subtype(self, uint32_t sub, uint32_t sup) noexcept nogil:
-        cdef const TypeInfo* a = self.type_info(sub)
-        cdef const TypeInfo* b = self.type_info(sup)
-        if a == NULL or b == NULL:
-            return False
-        return info_is_subtype(a, b)
+        return registry_is_subtype(self, sub, sup)
 
     cdef int _set_record(self, uint32_t index, TypeInfo* rec) except -1:
         cdef TypeInfo** chunk = self._chunks[index >> CHUNK_BITS]

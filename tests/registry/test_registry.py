@@ -20,6 +20,7 @@ from registry import (
     I8,
     I31,
     I32,
+    I64,
     NOEXN,
     NOEXTERN,
     NOFUNC,
@@ -226,6 +227,46 @@ def test_finalizers_dropping_handles_inside_the_registry(reg):
         # the middle of C code, so the finalizers ran after the call: nothing to defer.
         assert len(deferred) == 20
     assert len(reg) == 301
+    c.close()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12),
+                    reason="since 3.12 the cyclic GC never runs inside C code")
+def test_resurrection_by_a_hash_consing_hit(reg):
+    # A finalizer drops the last registration of group X while register_module is running
+    # (so X is only queued), and the same call then finds X again by hash consing: X must be
+    # resurrected, not unregistered under the new collection's feet.
+    x = S(I64, I64, I8)
+    ran_inside = []
+
+    class Dropper:
+        def __init__(self, handle):
+            self.handle = handle
+            self.me = self
+
+        def __del__(self):
+            before = len(reg)
+            self.handle.close()
+            ran_inside.append(len(reg) == before)
+
+    groups = ([RecGroup([S(I32)])] + [RecGroup([S(RefType(i), I32)]) for i in range(300)]
+              + [RecGroup([x])])
+    old = gc.get_threshold()
+    gc.collect()
+    try:
+        handle = reg.register_type(x)
+        old_index = handle.index
+        Dropper(handle)
+        del handle
+        gc.set_threshold(gc.get_count()[0] + 4, 1, 1)
+        c = reg.register_module(groups)
+    finally:
+        gc.set_threshold(*old)
+    gc.collect()
+    assert ran_inside == [True]
+    assert c.shared_type(301) == old_index and reg.registration_count(old_index) == 1
+    assert reg.get(old_index) == x
+    reg.verify()
     c.close()
 
 
