@@ -1,0 +1,83 @@
+# Grow or collect? The decision an allocation makes when the free list has no room.
+#
+# Wasmtime's rule (research section 2.11, PR #12942) collects whenever the live size after the
+# last collection plus the request is under half the capacity. It looks only at the live size,
+# so a program that allocates fast but keeps little alive stays in a small heap and collects
+# on every fill (Wasmtime issue #13470: about half the throughput). Every collection has a
+# fixed cost (asking the embedder for its roots, walking frames, zeal checks) that a small heap
+# pays again every few thousand objects.
+#
+# The adaptive rule keeps Wasmtime's live-size test and adds two that weigh the allocation rate:
+#  * below a minimum heap size, always grow: collecting a tiny heap is all fixed cost;
+#  * when the last collection took more than GC_TIME_BUDGET_PERCENT of the time since it
+#    ended, the program allocates faster than collections pay off: grow, up to
+#    ADAPTIVE_LIVE_FACTOR times the live size (so a small live set cannot grow the heap
+#    without bound).
+# Both rules grow when collecting cannot help and collect when growing is impossible.
+
+from libc.stdint cimport uint64_t
+
+cdef enum GrowthPolicy:
+    POLICY_ADAPTIVE = 0
+    POLICY_WASMTIME = 1
+
+cdef enum:
+    PAGE_SIZE = 65536
+    DEFAULT_MIN_GC_HEAP = 1 << 20      # adaptive: never collect a heap smaller than this
+    ADAPTIVE_LIVE_FACTOR = 8           # adaptive: time-budget growth stops at this x live
+    GC_TIME_BUDGET_PERCENT = 10        # adaptive: share of wall time collections may take
+
+cdef struct PolicyState:
+    uint64_t min_gc_heap         # adaptive: capacity below which it always grows
+    uint64_t last_live_bytes     # live bytes right after the last collection (0 before one)
+    double last_gc_seconds       # how long the last collection took
+    double last_gc_end           # monotonic time at which it ended (0 before one)
+    uint8_t policy               # a GrowthPolicy
+
+
+cdef inline bint wasmtime_should_collect_first(uint64_t need, uint64_t capacity,
+                                               uint64_t last_live) noexcept nogil:
+    """Wasmtime's `should_collect_first`, case for case (research 2.11)."""
+    if capacity == 0:
+        return False
+    if need == 0:              # zeal's forced-collection signal
+        return True
+    if need > <uint64_t>0x7FFFFFFFFFFFFFFF:
+        return False
+    if last_live + need < last_live:   # overflow: the request cannot fit without collecting
+        return True
+    return last_live + need < capacity // 2
+
+
+cdef inline bint should_collect_first(const PolicyState* s, uint64_t need, uint64_t capacity,
+                                      double now) noexcept nogil:
+    cdef uint64_t live_cap
+    if not wasmtime_should_collect_first(need, capacity, s.last_live_bytes):
+        return False
+    if s.policy == POLICY_WASMTIME or need == 0:
+        return True
+    if capacity < s.min_gc_heap:
+        return False
+    if (s.last_gc_end > 0
+            and s.last_gc_seconds * 100 > GC_TIME_BUDGET_PERCENT * (now - s.last_gc_end)):
+        live_cap = ADAPTIVE_LIVE_FACTOR * (s.last_live_bytes if s.last_live_bytes > s.min_gc_heap
+                                           else s.min_gc_heap)
+        if capacity < live_cap:
+            return False
+    return True
+
+
+cdef inline uint64_t grown_capacity(uint64_t capacity, uint64_t need,
+                                    uint64_t max_size) noexcept nogil:
+    """Double the capacity (in whole pages), at least by `need`, at most `max_size`. Returns
+    `capacity` unchanged when the heap cannot grow enough for `need`."""
+    cdef uint64_t target = capacity * 2 if capacity else PAGE_SIZE
+    cdef uint64_t at_least = capacity + need
+    if target < at_least:
+        target = at_least
+    target = (target + PAGE_SIZE - 1) // PAGE_SIZE * PAGE_SIZE
+    if target > max_size:
+        target = max_size
+    if target < at_least:
+        return capacity
+    return target
