@@ -140,6 +140,7 @@ def test_cli_json_schema_and_plot(tmp_path, capsys):
     ["bench", "--size", "registry=x"],
     ["bench", "--repeat", "0"],
     ["bench", "--only", "nobody"],
+    ["bench", "--json", "no-such-directory/x.json"],
 ])
 def test_cli_rejects_bad_arguments(argv):
     with pytest.raises(SystemExit) as exc:

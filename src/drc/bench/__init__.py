@@ -79,8 +79,17 @@ def main(args: argparse.Namespace) -> int:
     repeat = args.repeat if args.repeat is not None else (3 if args.quick else 5)
     if repeat < 1:
         error("--repeat must be at least 1")
-    workloads = args.workload or list(WORKLOADS)
+    workloads = list(dict.fromkeys(args.workload or WORKLOADS))
     names = [d for d in DRIVER_ORDER if args.only is None or d in args.only]
+    # Refuse what would only fail after a long run.
+    for path in (args.json, args.plot, args.markdown):
+        if path is not None and not path.resolve().parent.is_dir():
+            error(f"{path}: the directory {path.resolve().parent} does not exist")
+    if args.plot is not None:
+        try:
+            import matplotlib  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: F401
+        except ImportError:
+            error("--plot needs matplotlib (pip install 'drc[bench]')")
     meta = harness.machine()
     meta.update(sizes=sizes, repeat=repeat, quick=bool(args.quick))
     if meta.get("drc_zeal"):
@@ -135,6 +144,8 @@ class _Progress:
     def note(self, text: str) -> None:
         if self.console is not None and self.live:
             self.console.log(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
 
     def bar(self, total: int):  # type: ignore[no-untyped-def]
         from contextlib import contextmanager

@@ -54,7 +54,6 @@ class Prepared:
     workloads: tuple[str, ...] = tuple(W.WORKLOADS)
     #: Why the workloads left out of ``workloads`` do not run here.
     why_not: str = ""
-    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -286,13 +285,12 @@ def _require_registry() -> None:
 # --- Running -----------------------------------------------------------------------------------
 
 
-def run_once(prepared: Prepared, workload: str, size: int, timeout: float | None = None) -> Run:
+def run_once(prepared: Prepared, workload: str, size: int) -> Run:
     """Start one child, wait for it with ``os.wait4`` (for its peak RSS), parse its JSON line."""
     run = Run(prepared.name, workload, size)
-    env = dict(os.environ, **prepared.env)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(prepared.command(workload, size), stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, env=env)
+                                stdin=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
