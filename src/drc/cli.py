@@ -59,8 +59,15 @@ def _add_types(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_types)
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    from drc.bench import add_parser
+
+    add_parser(sub)
+
+
 #: Each entry adds one subcommand to the parser.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_types]
+COMMANDS.append(_add_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,243 @@
+# cython: language_level=3
+"""The C-level benchmark driver: the workloads of drc/bench/workloads.py on raw refs.
+
+A downstream extension, built by `python -m drc bench` against the installed drc the way an
+embedder builds theirs: it cimports drc.heap and registry, keeps every ref as a raw u32, and
+uses the inline fast paths of drc/heap.pxd (new_struct, move_ref, store_ref, peek_ref, dec).
+Counts follow the contract there: an allocation returns an owned ref, move_ref hands the
+caller's count to the field, peek_ref borrows, dec gives a count back (freeing at zero).
+"""
+
+from libc.stdint cimport int64_t, uint32_t
+
+from drc.header cimport gcref_t
+from drc.heap cimport Heap, dec, field_addr, move_ref, new_struct, peek_ref, store_ref
+from registry.registry cimport TypeRegistry
+
+import time
+
+import drc
+import registry
+
+from drc.bench.drivers import node_cell_types, registry_chain
+from drc.bench.workloads import MIN_DEPTH, REGISTRY_CHAIN, WORKLOADS, max_depth
+
+
+cdef enum:
+    MAX_CHAIN = 64           # room for the registry workload's chain of engine indices
+
+
+cdef struct Layout:
+    uint32_t node            # engine type index of node {left, right}
+    uint32_t left            # byte offsets of node's fields
+    uint32_t right
+    uint32_t cell            # engine type index of cell {i64 value, next}
+    uint32_t value
+    uint32_t next
+    uint32_t cells           # engine type index of the [cell] array
+    uint32_t elems           # byte offset of the array's first element
+    uint32_t elem_size
+
+
+# ---- binary-trees -------------------------------------------------------------------------
+
+cdef gcref_t bottom_up_tree(Heap h, const Layout* t, int depth) except 0 nogil:
+    cdef gcref_t left, right, node
+    if depth > 0:
+        left = bottom_up_tree(h, t, depth - 1)
+        right = bottom_up_tree(h, t, depth - 1)
+        node = new_struct(h, t.node)
+        move_ref(h, node, t.left, left)
+        move_ref(h, node, t.right, right)
+        return node
+    return new_struct(h, t.node)
+
+
+cdef int64_t check(Heap h, const Layout* t, gcref_t tree) noexcept nogil:
+    # The caller keeps `tree` alive, so its children can be borrowed.
+    cdef gcref_t left = peek_ref(h, tree, t.left)
+    if left == 0:
+        return 1
+    return 1 + check(h, t, left) + check(h, t, peek_ref(h, tree, t.right))
+
+
+cdef int64_t one_tree(Heap h, const Layout* t, int depth) except -1 nogil:
+    cdef gcref_t tree = bottom_up_tree(h, t, depth)
+    cdef int64_t n = check(h, t, tree)
+    dec(h, tree)
+    return n
+
+
+cdef object _binary_trees(Heap h, const Layout* t, int size, sample, dict extras):
+    cdef int top = max_depth(size)
+    cdef int depth, i, iterations, every
+    cdef int64_t total = one_tree(h, t, top + 1)
+    before = _used(h)
+    cdef gcref_t long_lived = bottom_up_tree(h, t, top)
+    after = _used(h)
+    if before is not None and after is not None:
+        extras["bytes_per_node"] = (after - before) / ((1 << (top + 1)) - 1)
+    sample()
+    for depth in range(MIN_DEPTH, top + 1, 2):
+        iterations = 1 << (top - depth + MIN_DEPTH)
+        every = max(1, iterations // 8)
+        i = 0
+        while i < iterations:
+            # Unit of work between samples runs without Python objects.
+            with nogil:
+                while True:
+                    total += one_tree(h, t, depth)
+                    i += 1
+                    if i >= iterations or i % every == 0:
+                        break
+            sample()
+    total += check(h, t, long_lived)
+    dec(h, long_lived)
+    return total
+
+
+# ---- list-churn ---------------------------------------------------------------------------
+
+cdef int64_t list_round(Heap h, const Layout* t, int size, int r) except? -1 nogil:
+    cdef gcref_t head = 0, cell, walk
+    cdef int64_t total = 0
+    cdef int i
+    for i in range(size):
+        cell = new_struct(h, t.cell)
+        (<int64_t*>field_addr(h, cell, t.value))[0] = i + r
+        move_ref(h, cell, t.next, head)     # the list's count on the old head moves into cell
+        head = cell
+    walk = head
+    while walk != 0:
+        total += (<int64_t*>field_addr(h, walk, t.value))[0]
+        walk = peek_ref(h, walk, t.next)
+    dec(h, head)
+    return total
+
+
+cdef object _list_churn(Heap h, const Layout* t, int size, int rounds, sample):
+    cdef int64_t total = 0
+    cdef int r
+    for r in range(rounds):
+        with nogil:
+            total += list_round(h, t, size, r)
+        sample()
+    return total
+
+
+# ---- array-churn --------------------------------------------------------------------------
+
+cdef int64_t sum_cells(Heap h, const Layout* t, gcref_t array, int size) noexcept nogil:
+    cdef int64_t total = 0
+    cdef int i
+    for i in range(size):
+        total += (<int64_t*>field_addr(h, peek_ref(h, array, t.elems + i * t.elem_size),
+                                       t.value))[0]
+    return total
+
+
+cdef object _array_churn(Heap h, const Layout* t, int size, int rounds, sample):
+    cdef int64_t total = 0
+    cdef int r, i
+    cdef gcref_t array, shared, cell
+    for r in range(rounds):
+        # The fill and the sum over each array run without Python objects.
+        array = h.alloc_array(t.cells, size)
+        shared = new_struct(h, t.cell)
+        with nogil:
+            (<int64_t*>field_addr(h, shared, t.value))[0] = r
+            for i in range(size):
+                store_ref(h, array, t.elems + i * t.elem_size, shared)
+            dec(h, shared)
+            total += sum_cells(h, t, array, size)
+            dec(h, array)
+        array = h.alloc_array(t.cells, size)
+        with nogil:
+            for i in range(size):
+                cell = new_struct(h, t.cell)
+                (<int64_t*>field_addr(h, cell, t.value))[0] = i
+                move_ref(h, array, t.elems + i * t.elem_size, cell)
+            total += sum_cells(h, t, array, size)
+            dec(h, array)
+        sample()
+    return total
+
+
+# ---- registry -----------------------------------------------------------------------------
+
+def _registry(TypeRegistry reg, int size):
+    # Registration has no C-level entry point (it builds Python type values); the subtype
+    # checks run on raw engine indices through the registry's lock-free C path.
+    groups = registry_chain()
+    cdef int64_t total = 0
+    cdef int i, j, n = REGISTRY_CHAIN
+    cdef uint32_t chain[MAX_CHAIN]
+    if REGISTRY_CHAIN > MAX_CHAIN:
+        raise ValueError(f"the registry chain is longer than {MAX_CHAIN}")
+    register = reg.register_module
+    start = time.perf_counter()
+    for _ in range(size):
+        first = register(groups)
+        again = register(groups)
+        total += len(first) + len(again)
+        first.close()
+        again.close()
+    kept = register(groups)
+    for i in range(n):
+        chain[i] = kept.shared_type(i)
+    with nogil:
+        for _ in range(size):
+            for i in range(n):
+                for j in range(n):
+                    total += reg.c_is_subtype(chain[i], chain[j])
+    seconds = time.perf_counter() - start
+    kept.close()
+    return seconds, total, {}
+
+
+# ---- entry point --------------------------------------------------------------------------
+
+def _used(Heap h):
+    stats = h.stats()
+    for key in ("used_bytes", "used", "live_bytes"):
+        if key in stats:
+            return int(stats[key])
+    return None
+
+
+def run(str workload, int size):
+    """Run one workload: (seconds, checksum, extras). Called by drc.bench._child."""
+    reg = registry.TypeRegistry()
+    if workload == "registry":
+        return _registry(reg, size)
+    types = reg.register_module(node_cell_types())
+    cdef Layout t
+    t.node, t.cell, t.cells = types.shared_type(0), types.shared_type(1), types.shared_type(2)
+    node, cell, cells = reg.layout(t.node), reg.layout(t.cell), reg.layout(t.cells)
+    t.left, t.right = node.fields[0].offset, node.fields[1].offset
+    t.value, t.next = cell.fields[0].offset, cell.fields[1].offset
+    t.elems, t.elem_size = cells.base_size, cells.elem_size
+    cdef Heap h = drc.Heap(reg)
+    samples = []
+    extras = {"timeline": samples}
+    origin = time.perf_counter()
+
+    def sample():
+        stats = dict(h.stats())
+        stats["t"] = time.perf_counter() - origin
+        samples.append(stats)
+
+    rounds = WORKLOADS[workload].rounds
+    sample()
+    start = time.perf_counter()
+    if workload == "binary-trees":
+        total = _binary_trees(h, &t, size, sample, extras)
+    elif workload == "list-churn":
+        total = _list_churn(h, &t, size, rounds, sample)
+    elif workload == "array-churn":
+        total = _array_churn(h, &t, size, rounds, sample)
+    else:
+        raise KeyError(workload)
+    seconds = time.perf_counter() - start
+    sample()
+    return seconds, total, extras

@@ -1,0 +1,84 @@
+"""One repetition of one (workload, driver) pair, in a fresh process started by the harness.
+
+``python -m drc.bench._child DRIVER WORKLOAD SIZE WASM_DIR [DRIVER_DIR]`` prints one JSON
+object: ``seconds`` (the workload only), ``checksum`` and driver extras. Peak RSS is measured
+by the parent (``os.wait4``), so nothing here has to report it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from drc.bench.workloads import REGISTRY_CHAIN, WORKLOADS, run_cpython
+
+
+def run_wasmtime(workload: str, size: int, wasm_dir: Path) -> tuple[float, int]:
+    import wasmtime  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+    # A default Config: GC is on and its collector is DRC, which is the point of the peer.
+    engine = wasmtime.Engine(wasmtime.Config())
+    store = wasmtime.Store(engine)
+
+    def load(name: str) -> Any:
+        module = wasmtime.Module(engine, (wasm_dir / f"{name}.wasm").read_bytes())
+        return wasmtime.Instance(store, module, []).exports(store)
+
+    if workload == "registry":
+        types = (wasm_dir / "registry_types.wasm").read_bytes()
+        checks = load("registry_checks")["subtype_checks"]
+        total = 0
+        start = time.perf_counter()
+        for _ in range(size):
+            # Compiling registers the module's rec group; the second one hash-conses onto the first.
+            first = wasmtime.Module(engine, types)
+            again = wasmtime.Module(engine, types)
+            del first, again
+            # Wasmtime has no API that counts a module's types: count the chain per compile.
+            total += 2 * REGISTRY_CHAIN
+        total += checks(store, size)
+        return time.perf_counter() - start, total
+    exports = load("workloads")
+    rounds = WORKLOADS[workload].rounds
+    name = workload.replace("-", "_")
+    func = exports[name]
+    args = (size,) if workload == "binary-trees" else (size, rounds)
+    start = time.perf_counter()
+    result = func(store, *args)
+    return time.perf_counter() - start, int(result)
+
+
+def run_drc_c(workload: str, size: int, driver_dir: Path) -> tuple[float, int, dict[str, Any]]:
+    sys.path.insert(0, str(driver_dir))
+    import drc_driver  # type: ignore[import-not-found]
+
+    seconds, checksum, extras = drc_driver.run(workload, size)
+    return seconds, checksum, dict(extras)
+
+
+def main(argv: list[str]) -> int:
+    driver, workload, size_text, wasm_dir = argv[:4]
+    size = int(size_text)
+    extras: dict[str, Any] = {}
+    if driver == "cpython":
+        seconds, checksum = run_cpython(workload, size)
+    elif driver == "wasmtime":
+        seconds, checksum = run_wasmtime(workload, size, Path(wasm_dir))
+    elif driver == "drc-python":
+        from drc.bench.drivers import run
+
+        seconds, checksum, extras = run(workload, size)
+    elif driver == "drc-c":
+        seconds, checksum, extras = run_drc_c(workload, size, Path(argv[4]))
+    else:
+        print(f"unknown driver {driver!r}", file=sys.stderr)
+        return 2
+    print(json.dumps({"seconds": seconds, "checksum": checksum, **extras}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

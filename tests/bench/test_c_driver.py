@@ -1,0 +1,50 @@
+"""The C-level driver, built against the installed drc like an embedder's module, agrees with
+the reference results. In the zeal build the heap checks every C-level precondition, so this
+also proves the driver's counting (allocation, move_ref, store_ref, peek_ref, dec) is right."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import drc
+from drc.bench import harness
+from drc.bench import workloads as W
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def driver_dir(tmp_path_factory):
+    if not hasattr(drc, "Heap"):
+        pytest.skip("this drc has no Heap yet")
+    try:
+        return harness.build_c_driver(harness.assets_dir(), tmp_path_factory.mktemp("cache"))
+    except harness.Skip as exc:
+        if "editable" in str(exc) or "not installed" in str(exc):
+            pytest.skip(str(exc))
+        raise
+
+
+@pytest.mark.parametrize("workload,size", [("binary-trees", 6), ("binary-trees", 9),
+                                           ("list-churn", 300), ("array-churn", 300),
+                                           ("registry", 5)])
+def test_c_driver_checksums(driver_dir, workload, size):
+    proc = subprocess.run([sys.executable, "-m", "drc.bench._child", "drc-c", workload,
+                           str(size), "-", str(driver_dir)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["checksum"] == W.expected(workload, size)
+    if workload == "binary-trees":
+        assert data["bytes_per_node"] == 32
+        # Every sample is a Heap.stats() dict; the last one sees every tree freed.
+        assert data["timeline"][-1]["live_objects"] == 0
+
+
+def test_build_is_cached(driver_dir):
+    again = harness.build_c_driver(harness.assets_dir(), driver_dir.parent.parent)
+    assert again == driver_dir

@@ -1,0 +1,83 @@
+"""The workloads' reference results: the CPython peer, the closed forms, and the Wasm text."""
+
+from __future__ import annotations
+
+import pytest
+
+from drc.bench import workloads as W
+
+# The Benchmarks Game's binary-trees output for n = 10, line by line.
+GOLDEN_10 = [
+    ("stretch tree of depth 11", 4095),
+    ("1024 trees of depth 4", 31744),
+    ("256 trees of depth 6", 32512),
+    ("64 trees of depth 8", 32704),
+    ("16 trees of depth 10", 32752),
+    ("long lived tree of depth 10", 2047),
+]
+
+
+def test_tree_checks_count_nodes():
+    for depth in range(8):
+        assert W.check(W.bottom_up_tree(depth)) == 2 ** (depth + 1) - 1
+
+
+def test_binary_trees_matches_the_benchmarks_game_output():
+    total = sum(check for _, check in GOLDEN_10)
+    assert W.binary_trees(10) == total == W.expected("binary-trees", 10)
+    assert W.objects("binary-trees", 10) == total
+
+
+@pytest.mark.parametrize("size", [1, 4, 6, 7, 9])
+def test_binary_trees_small_depths_clamp_like_the_original(size):
+    # Depths below 6 run as 6 (max(min_depth + 2, n)), in every implementation.
+    assert W.binary_trees(size) == W.expected("binary-trees", size)
+    assert W.binary_trees(min(size, 6)) == W.binary_trees(6)
+
+
+def _brute_list(size: int, rounds: int) -> tuple[int, int]:
+    total = allocated = 0
+    for r in range(rounds):
+        values = [i + r for i in range(size)]
+        allocated += len(values)
+        total += sum(values)
+    return total, allocated
+
+
+@pytest.mark.parametrize("size", [1, 2, 17, 100])
+def test_list_churn(size):
+    rounds = W.WORKLOADS["list-churn"].rounds
+    total, allocated = _brute_list(size, rounds)
+    assert W.list_churn(size, rounds) == total == W.expected("list-churn", size)
+    assert W.objects("list-churn", size) == allocated
+
+
+@pytest.mark.parametrize("size", [1, 2, 17, 100])
+def test_array_churn(size):
+    rounds = W.WORKLOADS["array-churn"].rounds
+    total = sum(size * r + size * (size - 1) // 2 for r in range(rounds))
+    assert W.array_churn(size, rounds) == total == W.expected("array-churn", size)
+    # Per round: the shared cell, two arrays, one fresh cell per element.
+    assert W.objects("array-churn", size) == rounds * (1 + 2 + size)
+
+
+def test_registry_counts_subtype_answers():
+    chain = W._register_chain()
+    yes = sum(issubclass(a, b) for a in chain for b in chain)
+    assert yes == W.REGISTRY_YES == 36
+    assert W.registry(3) == W.expected("registry", 3) == 3 * (2 * W.REGISTRY_CHAIN + yes)
+    assert W.objects("registry", 3) == 3 * (2 + 64)
+
+
+@pytest.mark.parametrize("workload", list(W.WORKLOADS))
+def test_run_cpython_returns_time_and_checksum(workload):
+    seconds, checksum = W.run_cpython(workload, 6)
+    assert seconds >= 0
+    assert checksum == W.expected(workload, 6)
+
+
+def test_unknown_workload_is_a_key_error():
+    with pytest.raises(KeyError):
+        W.objects("nope", 1)
+    with pytest.raises(KeyError):
+        W.expected("nope", 1)
