@@ -12,6 +12,7 @@
 # Functions marked `nogil` never touch a Python object except to raise (they take the GIL
 # only on the failure branch).
 
+cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memset
 from cpython.ref cimport PyObject
@@ -36,6 +37,7 @@ cdef struct HistoryEvent:
     uint8_t kind                        # 1 grow, 2 collect, 3 skipped collection
 
 
+@cython.final
 cdef class Heap:
     # ---- memory: one reservation, usable prefix grown in 64 KiB pages ----
     cdef char* base                     # start of the reservation; never moves; NULL once closed

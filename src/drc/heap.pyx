@@ -339,14 +339,17 @@ cdef inline bint is_leaf(Heap h, ObjectHeader* hdr) noexcept nogil:
 
 # ==== The heap =============================================================================
 
+@cython.final
 @cython.no_gc_clear
 @cython.auto_pickle(False)
 cdef class Heap:
     """A garbage-collected heap of Wasm GC objects typed by `registry`.
 
-    ``Heap(registry, *, max_size=4 GiB - 16, initial_size=0)`` reserves `max_size` bytes of
-    address space at once; usable memory grows inside the reservation in 64 KiB pages (the
-    first allocation makes the first page usable), so the base never moves.
+    ``Heap(registry, *, max_size=4 GiB - 16, initial_size=0, growth_policy="adaptive",
+    min_gc_heap=1 MiB)`` reserves `max_size` bytes of address space at once; usable memory
+    grows inside the reservation in 64 KiB pages (the first allocation makes the first page
+    usable), so the base never moves. `growth_policy` and `min_gc_heap` choose between
+    collecting and growing when an allocation finds no room (docs/collector.md).
     """
 
     def __cinit__(self, TypeRegistry registry not None, *, max_size=MAX_HEAP_SIZE,
@@ -394,7 +397,8 @@ cdef class Heap:
         if initial_size:
             self.grow_to(((initial_size + PAGE_SIZE - 1) // PAGE_SIZE) * PAGE_SIZE)
 
-    def __init__(self, registry, *, max_size=MAX_HEAP_SIZE, initial_size=0):
+    def __init__(self, registry, *, max_size=MAX_HEAP_SIZE, initial_size=0,
+                 growth_policy="adaptive", min_gc_heap=DEFAULT_MIN_GC_HEAP):
         # Everything happens in __cinit__; this gives the class its real signature.
         pass
 
