@@ -317,6 +317,7 @@ cdef object frames_to_roots(Heap h, object frames, str what):
     return h.stack_maps.roots_of_frames(frames)
 
 
+@cython.auto_pickle(False)
 cdef class _RootBuffer:
     """The roots of one collection as a C array (kept alive by its Collection)."""
     cdef uint32_t* items
@@ -339,6 +340,7 @@ cdef class _RootBuffer:
 # ==== The Python-visible collection object and its report ===================================
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class CollectionReport:
     """What one collection did. ``skipped`` is True when guest frames were active and no root
     source could report their roots, so nothing was swept (``reason`` says why)."""
@@ -363,6 +365,7 @@ cdef class CollectionReport:
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class Collection:
     """An incremental collection: call ``collect_increment()`` until it returns
     ``"complete"``. The first increment traces (marks the precise roots), the second sweeps.
@@ -496,12 +499,16 @@ cdef CollectionReport collect_now(Heap h, object stack_roots, object frames, str
 # ==== Scopes =================================================================================
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class NoGcScope:
     """``with heap.no_gc():`` no collection may run inside (scopes nest)."""
     cdef Heap heap
 
     def __cinit__(self, Heap heap):
         self.heap = heap
+
+    def __init__(self, heap):
+        pass
 
     def __enter__(self):
         self.heap.no_gc_enter()
@@ -512,12 +519,16 @@ cdef class NoGcScope:
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class GuestScope:
     """``with heap.guest():`` guest frames are active inside (the stack canary is set)."""
     cdef Heap heap
 
     def __cinit__(self, Heap heap):
         self.heap = heap
+
+    def __init__(self, heap):
+        pass
 
     def __enter__(self):
         self.heap.guest_enter()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 StackMap = tuple[int, ...]
 """The slot indices of a frame that hold GC refs at a safepoint, ascending."""
@@ -65,7 +66,7 @@ class StackMapRegistry:
         self._ends: list[int] = []           # each module's last pc, ascending
         self._modules: list[_ModuleMaps] = []  # parallel to _ends
 
-    def register(self, functions: Iterable[tuple[int, int, Iterable[tuple[int, Iterable[int]]]]]
+    def register(self, functions: Iterable[tuple[int, int, Iterable[tuple[int, Iterable[int]]]]],
                  ) -> None:
         """Register one module: ``[(start, end, [(code_offset, slots), ...]), ...]``.
 
@@ -193,14 +194,14 @@ class StackMapRegistry:
         return i
 
     @staticmethod
-    def _unpack_function(entry: object) -> tuple[int, int, Iterable[object]]:
+    def _unpack_function(entry: Any) -> tuple[int, int, Iterable[Any]]:
         try:
-            start, end, safepoints = entry  # type: ignore[misc]
+            raw_start, raw_end, safepoints = entry
         except (TypeError, ValueError):
             raise TypeError(
                 f"a function is a (start, end, safepoints) triple, got {entry!r}") from None
-        start = _as_index(start, "function start pc")
-        end = _as_index(end, "function end pc")
+        start = _as_index(raw_start, "function start pc")
+        end = _as_index(raw_end, "function end pc")
         if end <= start:
             raise ValueError(f"function range [{start:#x}, {end:#x}) is empty")
         if isinstance(safepoints, (str, bytes)) or not isinstance(safepoints, Iterable):
@@ -209,13 +210,13 @@ class StackMapRegistry:
         return start, end, safepoints
 
     @staticmethod
-    def _unpack_safepoint(entry: object, start: int, end: int) -> tuple[int, StackMap]:
+    def _unpack_safepoint(entry: Any, start: int, end: int) -> tuple[int, StackMap]:
         try:
-            offset, slots = entry  # type: ignore[misc]
+            raw_offset, slots = entry
         except (TypeError, ValueError):
             raise TypeError(
                 f"a safepoint is a (code_offset, slots) pair, got {entry!r}") from None
-        offset = _as_index(offset, "safepoint code offset")
+        offset = _as_index(raw_offset, "safepoint code offset")
         if offset >= end - start:
             raise ValueError(
                 f"safepoint code offset {offset} lies outside its function "

@@ -125,7 +125,7 @@ def test_transitive_drop_of_a_tree_of_arrays(heap, types):
                                                      for _ in range(2)])
         return heap.array_new_fixed(inner, [tree(depth - 1), tree(depth - 1)])
 
-    raw = expose_and_drop(heap, tree(6))
+    expose_and_drop(heap, tree(6))
     assert Payload.released == 0
     heap.collect(stack_roots=[])
     assert live(heap) == 0 and Payload.released == 2 ** 7
