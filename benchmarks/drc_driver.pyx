@@ -20,11 +20,12 @@ import drc
 import registry
 
 from drc.bench.drivers import node_cell_types, registry_chain
-from drc.bench.workloads import MIN_DEPTH, REGISTRY_CHAIN, WORKLOADS, max_depth
+from drc.bench.workloads import GUEST_LIVE, MIN_DEPTH, REGISTRY_CHAIN, WORKLOADS, max_depth
 
 
 cdef enum:
     MAX_CHAIN = 64           # room for the registry workload's chain of engine indices
+    MAX_LIVE = 1024          # room for guest-churn's live frame
 
 
 cdef struct Layout:
@@ -163,6 +164,85 @@ cdef object _array_churn(Heap h, const Layout* t, int size, int rounds, sample):
     return total
 
 
+# ---- guest-churn: the growth policy under allocation-heavy guest code ------------------------
+
+cdef class _GuestFrame:
+    """A guest frame of raw refs (no counts); calling it reports them, as a root provider."""
+    cdef uint32_t slots[MAX_LIVE]
+    cdef int n
+
+    def __call__(self):
+        return [self.slots[i] for i in range(self.n)]
+
+
+cdef int64_t guest_loop(Heap h, uint32_t* slots, int live, uint32_t cell, uint32_t value,
+                        int64_t n) except? -1 nogil:
+    """Allocate n cells the way compiled guest code does: each allocation is exposed to the
+    guest, which keeps its `live` most recent objects and reads each one back when it lets
+    go of it. Collections happen inside new_struct, by the growth policy."""
+    cdef int64_t i, total = 0
+    cdef int k
+    cdef gcref_t r
+    for i in range(n):
+        r = new_struct(h, cell)
+        (<int64_t*>field_addr(h, r, value))[0] = i
+        k = i % live
+        if i >= live:
+            total += (<int64_t*>field_addr(h, slots[k], value))[0]
+        slots[k] = h.expose_raw(r)
+    for k in range(live if n >= live else n):
+        total += (<int64_t*>field_addr(h, slots[k], value))[0]
+    return total
+
+
+cdef object _guest_churn_once(reg, uint32_t cell, uint32_t value, int64_t size, str policy):
+    cdef Heap h = drc.Heap(reg, growth_policy=policy)
+    cdef _GuestFrame frame = _GuestFrame()
+    cdef int64_t total
+    cdef int live = GUEST_LIVE
+    frame.n = live if size >= live else <int>size
+    h.set_root_provider(frame)
+    start = time.perf_counter()
+    with nogil:
+        total = guest_loop(h, frame.slots, live, cell, value, size)
+    seconds = time.perf_counter() - start
+    stats = h.stats()
+    h.set_root_provider(None)
+    h.collect(stack_roots=[])
+    h.close()
+    return seconds, total, stats
+
+
+def _guest_churn(reg, uint32_t cell, uint32_t value, int64_t size):
+    # Both policies in one process, interleaved, so the ratio is measured on the same machine
+    # state; the workload's time is the adaptive rule's (the default).
+    if GUEST_LIVE > MAX_LIVE:
+        raise ValueError(f"GUEST_LIVE is above {MAX_LIVE}")
+    times = {"adaptive": [], "wasmtime": []}
+    last = {}
+    totals = set()
+    for _ in range(3):
+        for policy in ("adaptive", "wasmtime"):
+            seconds, total, stats = _guest_churn_once(reg, cell, value, size, policy)
+            times[policy].append(seconds)
+            totals.add(total)
+            last[policy] = stats
+    if len(totals) != 1:
+        raise AssertionError(f"guest-churn checksums differ between runs: {sorted(totals)}")
+    adaptive = sorted(times["adaptive"])[1]
+    wasmtime_rule = sorted(times["wasmtime"])[1]
+    extras = {
+        "policy_ratio": wasmtime_rule / adaptive,
+        "policy_seconds_adaptive": adaptive,
+        "policy_seconds_wasmtime": wasmtime_rule,
+        "policy_collections_adaptive": last["adaptive"]["collections"],
+        "policy_collections_wasmtime": last["wasmtime"]["collections"],
+        "policy_capacity_adaptive": last["adaptive"]["capacity"],
+        "policy_capacity_wasmtime": last["wasmtime"]["capacity"],
+    }
+    return adaptive, totals.pop(), extras
+
+
 # ---- registry -----------------------------------------------------------------------------
 
 def _registry(TypeRegistry reg, int size):
@@ -217,6 +297,8 @@ def run(str workload, int size):
     t.left, t.right = node.fields[0].offset, node.fields[1].offset
     t.value, t.next = cell.fields[0].offset, cell.fields[1].offset
     t.elems, t.elem_size = cells.base_size, cells.elem_size
+    if workload == "guest-churn":
+        return _guest_churn(reg, t.cell, t.value, size)
     cdef Heap h = drc.Heap(reg)
     samples = []
     extras = {"timeline": samples}

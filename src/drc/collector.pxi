@@ -169,13 +169,15 @@ cdef int trace(Heap h, const uint32_t* roots, size_t n) except -1 nogil:
 
 
 cdef int sweep(Heap h) except -1 nogil:
-    """Keep marked list entries (clearing the mark), unlink and decrement the rest. Payloads
-    of dead externrefs are released once the walk is over, with the list consistent."""
+    """Keep marked list entries (clearing the mark), unlink and decrement the rest. Entries
+    whose count reaches zero are freed by one cascade after the walk (one batch of frees, not
+    one per entry); payloads of dead externrefs are released last, with the list consistent."""
     cdef gcref_t prev = 0, r = h.oasr_head, nxt
     cdef ObjectHeader* hdr
     cdef uint64_t objects_before = h.objects_freed, bytes_before = h.bytes_freed
     h.sweeping = True
     try:
+        h.stack_n = 0
         while r:
             hdr = hdr_of(h, r)
             nxt = hdr.next_oasr
@@ -190,8 +192,21 @@ cdef int sweep(Heap h) except -1 nogil:
                 hdr.next_oasr = 0
                 hdr.kind_bits &= ~(<uint32_t>IN_OASR_BIT)
                 h.oasr_len -= 1
-                h.oasr_drop(r)
+                if GC_ZEAL and hdr.ref_count == 0:
+                    with gil:
+                        raise HeapCorruptionError(f"offset {r}: OASR entry with ref_count 0")
+                if hdr.ref_count > 1:
+                    hdr.ref_count -= 1
+                else:
+                    # The list held the last count: queue it; the cascade frees it below.
+                    hdr.ref_count = 0
+                    if h.stack_n == h.stack_cap:
+                        grow_buffer(&h.stack, &h.stack_cap, h.stack_n + 1)
+                    h.stack[h.stack_n] = r
+                    h.stack_n += 1
             r = nxt
+        if h.stack_n:
+            h.cascade_run()
     finally:
         h.sweeping = False
     h.objects_freed_by_sweeps += h.objects_freed - objects_before
@@ -229,11 +244,15 @@ cdef int begin_collection(Heap h) except -1 nogil:
 
 cdef int finish_collection(Heap h, double started) except -1 nogil:
     cdef double now = monotonic_now()
+    cdef double mutator = started - (h.policy.last_gc_end if h.policy.last_gc_end > 0
+                                     else h.created_at)
     h.collecting = False
     h.marking = False
     h.collections += 1
     h.gc_due = False
     h.oasr_len_after_last_gc = h.oasr_len
+    learn_from_collection(&h.policy, now - started, mutator)
+    h.oasr_trigger = oasr_trigger(&h.policy, h.oasr_len)
     h.policy.last_live_bytes = h.bytes_allocated - h.bytes_freed
     h.policy.last_gc_seconds = now - started
     h.policy.last_gc_end = now

@@ -103,6 +103,7 @@ cdef class Heap:
     cdef bint marking                   # between trace and sweep: exposed refs get marked
     cdef bint sweeping                  # in a sweep: payload release waits for its end
     cdef bint gc_due                    # the OASR-length trigger fired: collect when possible
+    cdef uint64_t oasr_trigger          # OASR length that makes a collection due
     cdef uint64_t zeal_collect_every    # zeal: force a collection every N allocations; 0 off
     cdef uint64_t zeal_countdown        # allocations left before the next forced one
     cdef uint64_t collections_skipped   # canary path: guest frames active, roots unknown
@@ -142,6 +143,7 @@ cdef class Heap:
     cdef int dec_ref(self, gcref_t r) except -1 nogil
     cdef int oasr_drop(self, gcref_t r) except -1 nogil
     cdef int cascade(self, gcref_t r) except -1 nogil
+    cdef int cascade_run(self) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
     cdef int zeal_check_free_list(self) except -1 nogil
     cdef int release_host_data(self) except -1

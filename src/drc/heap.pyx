@@ -26,7 +26,8 @@ from registry.typeinfo cimport (TypeInfo, FieldInfo, STORAGE_I8, STORAGE_I16, ST
                                 COMPOSITE_FUNC)
 from registry.registry cimport TypeRegistry
 from drc.policy cimport (PolicyState, POLICY_ADAPTIVE, POLICY_WASMTIME, DEFAULT_MIN_GC_HEAP,
-                         OASR_GC_THRESHOLD, should_collect_first, grown_capacity)
+                         OASR_GC_THRESHOLD, should_collect_first, grown_capacity,
+                         oasr_trigger, learn_from_collection)
 
 from drc.errors import (DrcError, HeapCorruptionError, InvalidRefError, NoGcScopeError,
                         OutOfHeapError)
@@ -360,6 +361,8 @@ cdef class Heap:
                 or min_gc_heap < 0):
             raise ValueError(f"min_gc_heap must be a byte count >= 0, got {min_gc_heap!r}")
         self.policy.min_gc_heap = min(min_gc_heap, MAX_HEAP_SIZE)
+        self.policy.min_trigger = OASR_GC_THRESHOLD
+        self.oasr_trigger = OASR_GC_THRESHOLD
         self.created_at = monotonic_now()
         self.events = <HistoryEvent*>malloc(HISTORY_CAPACITY * sizeof(HistoryEvent))
         if self.events == NULL:
@@ -700,10 +703,6 @@ cdef class Heap:
         only it kept alive. Memory is returned in one batch after the walk; payloads of
         dead externrefs are released after that, with the heap consistent again."""
         cdef ObjectHeader* hdr = hdr_of(self, r)
-        cdef const TypeInfo* ti
-        cdef uint32_t kind, length, i, end
-        cdef uint32_t* elems
-        cdef gcref_t x
         cdef size_t g
         if hdr.ref_count > 1:
             hdr.ref_count -= 1
@@ -723,10 +722,23 @@ cdef class Heap:
         if self.in_cascade:
             with gil:
                 raise HeapCorruptionError(f"offset {r}: cascade re-entered")
-        self.in_cascade = True
         hdr.ref_count = 0
         self.stack[0] = r
         self.stack_n = 1
+        return self.cascade_run()
+
+    cdef int cascade_run(self) except -1 nogil:
+        """Free the dead objects on the cascade stack (count already 0) and everything only
+        they kept alive; memory is returned in one batch, then payloads are released."""
+        cdef ObjectHeader* hdr
+        cdef const TypeInfo* ti
+        cdef uint32_t kind, length, i, end
+        cdef uint32_t* elems
+        cdef gcref_t x
+        if self.in_cascade:
+            with gil:
+                raise HeapCorruptionError("cascade re-entered")
+        self.in_cascade = True
         try:
             while self.stack_n or self.large_n:
                 while self.stack_n:
@@ -914,8 +926,7 @@ cdef class Heap:
             self.oasr_head = r
             self.oasr_len += 1
             # research 2.7: a list this long makes a collection due at the next safepoint.
-            if self.oasr_len >= OASR_GC_THRESHOLD and (
-                    self.oasr_len >= 2 * <uint64_t>self.oasr_len_after_last_gc):
+            if self.oasr_len >= self.oasr_trigger:
                 self.gc_due = True
         if self.marking:
             # Handed to the guest between a trace and its sweep: the guest holds it now.
@@ -1431,6 +1442,7 @@ cdef class Heap:
             "objects_freed_by_sweeps": self.objects_freed_by_sweeps,
             "bytes_freed_by_sweeps": self.bytes_freed_by_sweeps,
             "oasr_len_after_last_gc": self.oasr_len_after_last_gc,
+            "oasr_trigger": self.oasr_trigger,
             "last_live_bytes": self.policy.last_live_bytes,
             "gc_seconds": self.gc_seconds,
             "growth_policy": _POLICY_NAMES[self.policy.policy],
@@ -1533,6 +1545,7 @@ cdef class Heap:
     @growth_policy.setter
     def growth_policy(self, value):
         self.policy.policy = policy_code(value)
+        self.oasr_trigger = oasr_trigger(&self.policy, self.oasr_len_after_last_gc)
 
     def set_zeal_collect_every(self, n):
         """Zeal builds: force a collection every `n` allocations (0 turns it off), like

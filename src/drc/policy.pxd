@@ -7,12 +7,16 @@
 # fixed cost (asking the embedder for its roots, walking frames, zeal checks) that a small heap
 # pays again every few thousand objects.
 #
-# The adaptive rule keeps Wasmtime's live-size test and adds two that weigh the allocation rate:
+# The adaptive rule keeps Wasmtime's live-size test and adds three that weigh the allocation
+# rate:
 #  * below a minimum heap size, always grow: collecting a tiny heap is all fixed cost;
 #  * when the last collection took more than GC_TIME_BUDGET_PERCENT of the time since it
 #    ended, the program allocates faster than collections pay off: grow, up to
 #    ADAPTIVE_LIVE_FACTOR times the live size (so a small live set cannot grow the heap
-#    without bound).
+#    without bound);
+#  * the OASR-length trigger (a collection is due at max(2 x the length after the last one,
+#    1024)) gets a floor that doubles while collections overrun that time budget and halves
+#    back while they stay well under it, between 1024 and ADAPTIVE_MAX_TRIGGER.
 # Both rules grow when collecting cannot help and collect when growing is impossible.
 
 from libc.stdint cimport uint8_t, uint64_t
@@ -24,12 +28,14 @@ cdef enum GrowthPolicy:
 cdef enum:
     HEAP_PAGE_SIZE = 65536
     OASR_GC_THRESHOLD = 1024           # research 2.7: a list this long may make a GC due
+    ADAPTIVE_MAX_TRIGGER = 1 << 16     # adaptive: the OASR trigger never rises above this
     DEFAULT_MIN_GC_HEAP = 1 << 20      # adaptive: never collect a heap smaller than this
     ADAPTIVE_LIVE_FACTOR = 8           # adaptive: time-budget growth stops at this x live
     GC_TIME_BUDGET_PERCENT = 10        # adaptive: share of wall time collections may take
 
 cdef struct PolicyState:
     uint64_t min_gc_heap         # adaptive: capacity below which it always grows
+    uint64_t min_trigger         # adaptive: the OASR trigger's floor (1024 for Wasmtime)
     uint64_t last_live_bytes     # live bytes right after the last collection (0 before one)
     double last_gc_seconds       # how long the last collection took
     double last_gc_end           # monotonic time at which it ended (0 before one)
@@ -66,6 +72,33 @@ cdef inline bint should_collect_first(const PolicyState* s, uint64_t need, uint6
         if capacity < live_cap:
             return False
     return True
+
+
+cdef inline uint64_t oasr_trigger(const PolicyState* s,
+                                  uint64_t len_after_last_gc) noexcept nogil:
+    """The OASR length at which a collection becomes due: max(2 x the length after the last
+    collection, the floor). Wasmtime's floor is 1024 (research 2.7)."""
+    cdef uint64_t floor = OASR_GC_THRESHOLD
+    if s.policy == POLICY_ADAPTIVE and s.min_trigger > floor:
+        floor = s.min_trigger
+    return 2 * len_after_last_gc if 2 * len_after_last_gc > floor else floor
+
+
+cdef inline void learn_from_collection(PolicyState* s, double gc_seconds,
+                                       double mutator_seconds) noexcept nogil:
+    """Adaptive: a collection that took more than the time budget of the mutator time before
+    it raises the OASR trigger's floor (fewer, larger collections amortize their fixed cost);
+    one well under budget lowers it again, down to Wasmtime's 1024."""
+    if s.policy != POLICY_ADAPTIVE:
+        return
+    if s.min_trigger < OASR_GC_THRESHOLD:
+        s.min_trigger = OASR_GC_THRESHOLD
+    if gc_seconds * 100 > GC_TIME_BUDGET_PERCENT * mutator_seconds:
+        if s.min_trigger < ADAPTIVE_MAX_TRIGGER:
+            s.min_trigger *= 2
+    elif gc_seconds * 400 < GC_TIME_BUDGET_PERCENT * mutator_seconds:
+        if s.min_trigger > OASR_GC_THRESHOLD:
+            s.min_trigger //= 2
 
 
 cdef inline uint64_t grown_capacity(uint64_t capacity, uint64_t need,

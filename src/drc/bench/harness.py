@@ -51,9 +51,10 @@ class Prepared:
 
     name: str
     command: Callable[[str, int], list[str]]
-    workloads: tuple[str, ...] = tuple(W.WORKLOADS)
+    workloads: tuple[str, ...] = W.COMPARED
     #: Why the workloads left out of ``workloads`` do not run here.
-    why_not: str = ""
+    why_not: str = ("guest-churn compares drc's growth policies; only the C-level driver "
+                    "runs it")
 
 
 @dataclass
@@ -221,7 +222,8 @@ def prepare(names: Iterable[str], work: Path, cache: Path,
             elif name == "drc-c":
                 _require_registry()
                 driver = build_c_driver(assets, cache)
-                ready.append(Prepared(name, _child_command(child, "drc-c", "-", str(driver))))
+                ready.append(Prepared(name, _child_command(child, "drc-c", "-", str(driver)),
+                                      workloads=tuple(W.WORKLOADS)))
             elif name == "wasmtime":
                 d = wasm_dir()
                 ready.append(Prepared(name, _child_command(child, "wasmtime", str(d))))
@@ -381,6 +383,9 @@ def summarize(runs: list[Run], skipped: dict[str, str], workloads: list[str],
                         record["bytes_per_node"] = extras["bytes_per_node"]
                     if "timeline" in extras:
                         record["timeline"] = extras["timeline"]
+                    for key, value in extras.items():
+                        if key.startswith("policy_"):
+                            record[key] = value
             records.append(record)
     return records
 

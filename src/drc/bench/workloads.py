@@ -39,8 +39,15 @@ WORKLOADS: dict[str, Workload] = {
         Workload("list-churn", "list length", 200_000, 20_000, 20),
         Workload("array-churn", "array length", 200_000, 20_000, 20),
         Workload("registry", "rounds", 5_000, 500, 1, unit="operations"),
+        Workload("guest-churn", "objects allocated", 4_000_000, 400_000, 1),
     )
 }
+
+#: Workloads every driver and peer runs. guest-churn measures drc's growth policy (the
+#: adaptive rule against Wasmtime's, in one process), so only the C-level driver runs it.
+COMPARED = ("binary-trees", "list-churn", "array-churn", "registry")
+#: guest-churn: the guest keeps this many of its most recent objects live.
+GUEST_LIVE = 64
 
 
 def max_depth(size: int) -> int:
@@ -66,6 +73,8 @@ def objects(workload: str, size: int) -> int:
         return (size + 3) * w.rounds
     if workload == "registry":
         return size * (2 + REGISTRY_CHAIN * REGISTRY_CHAIN)
+    if workload == "guest-churn":
+        return size
     raise KeyError(workload)
 
 
@@ -79,6 +88,10 @@ def expected(workload: str, size: int) -> int:
         return rounds * size * (size - 1) // 2 + size * rounds * (rounds - 1) // 2
     if workload == "registry":
         return size * (2 * REGISTRY_CHAIN + REGISTRY_YES)
+    if workload == "guest-churn":
+        # Object i holds the value i; each is read back once, when the guest lets go of it
+        # or at the end: a ref freed too early reads garbage.
+        return size * (size - 1) // 2
     raise KeyError(workload)
 
 
