@@ -160,6 +160,31 @@ def binary_trees(Heap h, uint32_t node, int max_depth):
 
 
 
+def barrier_ns(Heap h, uint32_t node, long n):
+    """ns per barriered ref store (count new, store, drop old) plus an owned ref load."""
+    cdef uint32_t left = h.type_record(node).fields[0].offset
+    cdef gcref_t holder = new_struct(h, node)
+    cdef gcref_t a = new_struct(h, node)
+    cdef gcref_t b = new_struct(h, node)
+    cdef gcref_t r
+    cdef long i
+    cdef double t0, t1
+    with nogil:
+        t0 = now()
+        for i in range(n):
+            store_ref(h, holder, left, a if i & 1 else b)
+            r = load_ref(h, holder, left)
+            dec(h, r)
+        t1 = now()
+    dec(h, holder)
+    dec(h, a)
+    dec(h, b)
+    return (t1 - t0) * 1e9 / n
+
+
+
+# ==== Guest frames and collection at the C level =============================================
+
 from libc.stdlib cimport malloc, free
 
 
@@ -213,27 +238,3 @@ def no_gc_then_collect(Heap h):
         h.collect_raw(NULL, 0)
     finally:
         h.no_gc_exit()
-=======
-def barrier_ns(Heap h, uint32_t node, long n):
-    """ns per barriered ref store (count new, store, drop old) plus an owned ref load."""
-    cdef uint32_t left = h.type_record(node).fields[0].offset
-    cdef gcref_t holder = new_struct(h, node)
-    cdef gcref_t a = new_struct(h, node)
-    cdef gcref_t b = new_struct(h, node)
-    cdef gcref_t r
-    cdef long i
-    cdef double t0, t1
-    with nogil:
-        t0 = now()
-        for i in range(n):
-            store_ref(h, holder, left, a if i & 1 else b)
-            r = load_ref(h, holder, left)
-            dec(h, r)
-        t1 = now()
-    dec(h, holder)
-    dec(h, a)
-    dec(h, b)
-    return (t1 - t0) * 1e9 / n
-
-
-# ==== Guest frames and collection at the C level ======================================
