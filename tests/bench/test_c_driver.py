@@ -31,7 +31,7 @@ def driver_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("workload,size", [("binary-trees", 6), ("binary-trees", 9),
                                            ("list-churn", 300), ("array-churn", 300),
-                                           ("registry", 5)])
+                                           ("registry", 5), ("guest-churn", 20_000)])
 def test_c_driver_checksums(driver_dir, workload, size):
     proc = subprocess.run([sys.executable, "-m", "drc.bench._child", "drc-c", workload,
                            str(size), "-", str(driver_dir)], capture_output=True, text=True,
@@ -43,6 +43,12 @@ def test_c_driver_checksums(driver_dir, workload, size):
         assert data["bytes_per_node"] == 32
         # Every sample is a Heap.stats() dict; the last one sees every tree freed.
         assert data["timeline"][-1]["live_objects"] == 0
+    if workload == "guest-churn":
+        # Both policies ran; each collected (the root provider reported the live frame),
+        # and Wasmtime's rule never let the heap grow past one page.
+        assert data["policy_collections_wasmtime"] > 0
+        assert data["policy_capacity_wasmtime"] == 64 * 1024
+        assert data["policy_ratio"] > 0
 
 
 def test_build_is_cached(driver_dir):
