@@ -12,7 +12,9 @@ import drc
 import registry as R
 from drc import Heap
 
-settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# CI draws the same examples every run, so a red run is reproducible from its log.
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", deadline=None, max_examples=50)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
