@@ -426,10 +426,14 @@ cdef class Collection:
             zeal_phase_check(h, b"after trace")
             self.phase_code = PHASE_SWEEP
             return "continue"
-        zeal_phase_check(h, b"before sweep")
         h.marking = False
-        sweep(h)
-        zeal_phase_check(h, b"after sweep")
+        try:
+            zeal_phase_check(h, b"before sweep")
+            sweep(h)
+            zeal_phase_check(h, b"after sweep")
+        except BaseException:
+            self.abandon()
+            raise
         self.phase_code = PHASE_DONE
         finish_collection(h, self.started)
         self.report = make_report(h, False, "", self.roots.n, self.report.oasr_before,
@@ -485,7 +489,13 @@ cdef Collection start_collection(Heap h, object stack_roots, object frames, str 
     cdef double started = monotonic_now()
     h.check_open()
     begin_collection(h)
-    roots = gather_roots(h, stack_roots, frames, what)
+    # Claimed before the root provider runs: if it allocates on this heap, that allocation
+    # must grow rather than start a collection of its own.
+    h.collecting = True
+    try:
+        roots = gather_roots(h, stack_roots, frames, what)
+    finally:
+        h.collecting = False
     c = Collection.__new__(Collection)
     c.heap = h
     c.started = started

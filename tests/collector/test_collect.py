@@ -569,3 +569,24 @@ def test_weakref_to_heap_is_possible():
     heap = Heap(R.TypeRegistry())
     assert weakref.ref(heap)() is heap
     heap.close()
+
+
+def test_a_root_provider_that_allocates_on_the_heap_does_not_recurse(reg, types):
+    heap = Heap(reg, growth_policy="wasmtime")
+    t = types.struct(R.I32)
+    made = []
+
+    def provider():
+        # Allocating here must not start a nested collection (it grows instead).
+        made.append(heap.struct_new(t, [len(made)]))
+        return []
+
+    heap.set_root_provider(provider)
+    for i in range(5000):
+        expose_and_drop(heap, heap.struct_new(t, [i]))
+    assert heap.stats()["collections"] > 0 and len(made) == heap.stats()["collections"]
+    heap.set_root_provider(None)
+    made.clear()
+    heap.collect(stack_roots=[])
+    assert live(heap) == 0
+    heap.close()
