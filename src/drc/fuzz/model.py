@@ -160,6 +160,7 @@ class Executor:
                          growth_policy=self.config.growth_policy)
         # Model state.
         self.objs: dict[int, Obj] = {}
+        self.inrefs: dict[int, int] = {}              # oid -> ref fields pointing at it
         self.next_oid = 0
         self.next_tok = 0
         self.expected_released: set[int] = set()
@@ -167,6 +168,7 @@ class Executor:
         self.stack: list[tuple[int, Any]] = []        # (raw, oid or ("i31", v))
         self.oasr: set[int] = set()
         self.collections = 0
+        self.capacity = 0
         self.inc: Any = None                          # Collection under way
         self.inc_marked: set[int] | None = None       # roots + exposed while marking
         # Registry model.
@@ -233,39 +235,72 @@ class Executor:
         except Exception as e:  # noqa: BLE001 - every unexpected exception is a finding
             raise FuzzFailure(self.steps, op, f"unexpected {type(e).__name__}: {e}") from e
         self.steps += 1
-        if self.config.verify_every and self.steps % self.config.verify_every == 0:
-            self.deep_check()
+        every = self.config.verify_every
+        if every:
+            # verify() is O(capacity) (zeal scans all free memory for poison): a big heap is
+            # verified proportionally less often, so the op rate stays useful.
+            every *= 1 + self.capacity // (256 << 10)
+            if self.steps % every == 0:
+                self._verify()
+            if self.steps % (25 * every) == 0:
+                self.deep_check(sample=True)
 
     # ---- the reference-counting model ---------------------------------------------------
 
+    @staticmethod
+    def _refs(o: Obj) -> list[Any]:
+        """The values of `o`'s ref fields."""
+        if o.kind in ("iarr", "dyn", "ext"):
+            return []
+        return o.fields[:2] if o.kind == "node" else o.fields
+
+    def _inc_refs(self, values, delta: int) -> None:
+        inrefs = self.inrefs
+        for v in values:
+            if type(v) is int:
+                inrefs[v] = inrefs.get(v, 0) + delta
+
+    def _write(self, o: Obj, start: int, values: list[Any]) -> None:
+        """Store `values` into `o`'s fields from `start`, keeping slot counts."""
+        end = start + len(values)
+        if o.kind == "iarr":
+            o.fields[start:end] = values
+            return
+        self._inc_refs(values, 1)
+        self._inc_refs(o.fields[start:end], -1)
+        o.fields[start:end] = values
+
     def _counts(self) -> dict[int, int]:
-        c = dict.fromkeys(self.objs, 0)
+        """Every object's count: handles + heap slots + OASR membership."""
+        inrefs = self.inrefs
+        c = {oid: inrefs.get(oid, 0) for oid in self.objs}
         for _, oid in self.handles:
             c[oid] += 1
-        for o in self.objs.values():
-            if o.kind in ("iarr", "dyn", "ext"):
-                continue
-            for v in (o.fields[:2] if o.kind == "node" else o.fields):
-                if type(v) is int:
-                    c[v] += 1
         for oid in self.oasr:
             c[oid] += 1
         return c
 
     def _rc_collect(self) -> None:
-        while True:
-            dead = [o for o, n in self._counts().items() if n == 0]
-            if not dead:
-                return
-            for oid in dead:
-                o = self.objs.pop(oid)
-                if o.kind == "ext":
-                    self.expected_released.add(o.tok)
+        c = self._counts()
+        work = [oid for oid, n in c.items() if n == 0]
+        while work:
+            oid = work.pop()
+            o = self.objs.pop(oid)
+            self.inrefs.pop(oid, None)
+            if o.kind == "ext":
+                self.expected_released.add(o.tok)
+            for v in self._refs(o):
+                if type(v) is int and v in self.objs:
+                    self.inrefs[v] -= 1
+                    c[v] -= 1
+                    if c[v] == 0:
+                        work.append(v)
 
     def _new(self, kind: str, ref, fields: list[Any], tok: int = -1) -> int:
         oid = self.next_oid
         self.next_oid += 1
-        self.objs[oid] = Obj(kind, ref.raw, fields, tok)
+        o = self.objs[oid] = Obj(kind, ref.raw, fields, tok)
+        self._inc_refs(self._refs(o), 1)
         self.handles.append((ref, oid))
         return oid
 
@@ -276,6 +311,7 @@ class Executor:
 
     def _after_op(self) -> None:
         st = self.heap.stats()
+        self.capacity = st["capacity"]
         # Collections the heap ran by itself (zeal's every-N-allocations, or for room) saw
         # the guest stack through the root provider; the stack did not change during an op.
         if st["collections"] > self.collections:
@@ -310,21 +346,26 @@ class Executor:
         self._check(len(self.reg) == self._reg_len(),
                     f"len(registry) {len(self.reg)}, model {self._reg_len()}")
 
-    def deep_check(self) -> None:
+    def _verify(self) -> None:
         try:
             self.heap.verify()
             self.reg.verify()
         except Exception as e:  # noqa: BLE001
             raise FuzzFailure(self.steps, self._op, f"verify: {type(e).__name__}: {e}") from e
+
+    def deep_check(self, sample: bool = False) -> None:
+        """verify() both, compare every field of every object a handle or the guest stack
+        reaches (with `sample`, at most 16 elements of each array), and registry liveness."""
+        self._verify()
         seen: set[int] = set()
         for h, oid in self.handles:
             if oid not in seen:
                 seen.add(oid)
-                self._check_fields(h, oid)
+                self._check_fields(h, oid, sample)
         for raw, oid in self.stack:
             if type(oid) is int and oid not in seen:
                 seen.add(oid)
-                self._check_fields(self.heap.from_raw(raw), oid)
+                self._check_fields(self.heap.from_raw(raw), oid, sample)
         for name, idx in self.live_idx.items():
             for i in idx:
                 self._check(i in self.reg, f"live pool type {i} of group {name} is missing")
@@ -339,7 +380,7 @@ class Executor:
             return type(got) is I31 and got.value == want[1]
         return got is not None and type(got) is not I31 and got.raw == self.objs[want].raw
 
-    def _check_fields(self, h, oid: int) -> None:
+    def _check_fields(self, h, oid: int, sample: bool = False) -> None:
         o = self.objs[oid]
         heap = self.heap
         if o.kind == "ext":
@@ -351,7 +392,13 @@ class Executor:
         if o.kind in ("arr", "iarr"):
             self._check(heap.array_len(h) == len(o.fields),
                         f"array {o.raw:#x} length {heap.array_len(h)}, model {len(o.fields)}")
-            for i, want in enumerate(o.fields):
+            n = len(o.fields)
+            # Big arrays (big_alloc) are sampled: reading 10^5 elements an op through
+            # Python would dominate the run.
+            where = range(n) if n <= (16 if sample else 2048) else sorted(
+                {0, n - 1, *range(oid % 13, n, max(1, n // 14))})
+            for i in where:
+                want = o.fields[i]
                 got = heap.array_get(h, i)
                 if o.kind == "iarr":
                     self._check(got == want, f"array {o.raw:#x}[{i}] = {got}, model {want}")
@@ -422,7 +469,7 @@ class Executor:
 
     def op_new_i32_array(self, a, b, c):
         n = self._length(a)
-        v = b * 0x10001 - 0x7FFFFFFF
+        v = b * 0x10001 - 0x80000000
         ref = self._alloc(self.heap.array_new, self.t_iarr, n, v)
         if ref is not None:
             self._new("iarr", ref, [v] * n)
@@ -456,16 +503,16 @@ class Executor:
         if o.kind == "box":
             vh, v = self._extern_value(b)
             self.heap.struct_set(h, 0, vh)
-            o.fields[0] = v
+            self._write(o, 0, [v])
         elif o.kind == "node":
             vh, v = self._any_value(b)
             self.heap.struct_set(h, c % 2, vh)
-            o.fields[c % 2] = v
+            self._write(o, c % 2, [v])
         elif o.fields:
             vh, v = self._any_value(b)
             i = c % len(o.fields)
             self.heap.array_set(h, i, vh)
-            o.fields[i] = v
+            self._write(o, i, [v])
         self._rc_collect()
 
     def op_set_int(self, a, b, c):
@@ -522,7 +569,7 @@ class Executor:
         else:
             vh, v = self._any_value(b)
         self.heap.array_fill(h, start, vh, count)
-        o.fields[start:start + count] = [v] * count
+        self._write(o, start, [v] * count)
         self._rc_collect()
 
     def op_copy(self, a, b, c):
@@ -536,7 +583,7 @@ class Executor:
         ss = (c >> 5) % (len(src) + 1)
         count = (c >> 10) % (min(len(dst) - ds, len(src) - ss) + 1)
         self.heap.array_copy(d, ds, s, ss, count)
-        dst[ds:ds + count] = src[ss:ss + count]
+        self._write(self.objs[did], ds, src[ss:ss + count])
         self._rc_collect()
 
     def op_drop(self, a, b, c):

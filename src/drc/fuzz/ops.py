@@ -27,7 +27,7 @@ OPS: tuple[tuple[str, int], ...] = (
     ("get", 8),             # struct.get / array.get (a ref read makes a new handle)
     ("fill", 2),            # array.fill
     ("copy", 2),            # array.copy (overlapping copies included)
-    ("drop", 12),           # close a host handle
+    ("drop", 22),           # close a host handle
     ("clone", 4),           # clone a host handle
     ("expose", 8),          # hand a ref to the guest: OASR list + guest stack
     ("expose_i31", 1),      # an i31 on the guest stack (never an object)
