@@ -282,8 +282,8 @@ def make_world() -> dict:
     ])])
     node, arr, iarr, box_t, imm_t, imm_arr_t, i8arr, functype = coll.shared_types
     heap = Heap(reg, max_size=1 << 24)
-    w = dict(Heap=Heap, R=R, reg=reg, coll=coll, heap=heap, I31=I31, drc_mod=drc_mod, node=node, arr=arr,
-             iarr=iarr, box_t=box_t, i8arr=i8arr, functype=functype)
+    w = dict(Heap=Heap, R=R, reg=reg, coll=coll, heap=heap, I31=I31, drc_mod=drc_mod,
+             node=node, arr=arr, iarr=iarr, box_t=box_t, i8arr=i8arr, functype=functype)
     w["n"] = heap.struct_new(node, [None, None, 1, 2])
     w["a"] = heap.array_new(arr, 4)
     w["ia"] = heap.array_new(iarr, 4, 7)

@@ -78,7 +78,8 @@ def write_reproducer(seed: int, ops: Sequence[Op], config: Config, failure: Fuzz
                      directory: Path | None = None) -> Path:
     path = (directory or Path.cwd()) / f"fuzz-repro-{seed}.py"
     message = str(failure).replace('"""', "'''")
-    path.write_text(f'''"""drc fuzz reproducer: seed {seed}, {len(ops)} ops, {"zeal" if ZEAL else "release"} build.
+    variant = "zeal" if ZEAL else "release"
+    path.write_text(f'''"""drc fuzz reproducer: seed {seed}, {len(ops)} ops, {variant} build.
 
 Failure when found:
     {message}
