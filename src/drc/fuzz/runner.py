@@ -66,9 +66,9 @@ def shrink(ops: Sequence[Op], config: Config, *, seconds: float = 60.0,
         for j in (1, 2, 3):
             if time.monotonic() >= deadline or cur[i][j] == 0:
                 continue
-            cand_op = list(cur[i])
-            cand_op[j] = 0
-            cand = cur[:i] + [tuple(cand_op)] + cur[i + 1:]
+            code, a, b, c = cur[i]
+            zeroed: Op = (code, 0 if j == 1 else a, 0 if j == 2 else b, 0 if j == 3 else c)
+            cand = cur[:i] + [zeroed] + cur[i + 1:]
             if test(cand):
                 cur = cand
     return cur
@@ -206,7 +206,12 @@ def _run_with_display(c: Campaign, quiet: bool):
     if quiet:
         return run_campaign(c)
     try:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (  # type: ignore[import-not-found, unused-ignore]
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
     except ImportError:
         last = [0.0]
 
