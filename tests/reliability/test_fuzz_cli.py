@@ -45,7 +45,8 @@ def test_a_failure_is_shrunk_and_written_as_a_reproducer(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(model.Executor, "op_clone", broken_clone)
     monkeypatch.chdir(tmp_path)
-    args = ["fuzz", "--ops", "3000", "--seed", "5", "--quiet", "--shrink-seconds", "20"]
+    args = ["fuzz", "--ops", "400", "--ops-per-run", "400", "--seed", "5", "--quiet",
+            "--shrink-seconds", "300"]
     if not drc.ZEAL:
         args.append("--allow-release")
     assert main(args) == 1
