@@ -65,9 +65,38 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     add_parser(sub)
 
 
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    from drc.fuzz.runner import cmd_fuzz
+
+    return cmd_fuzz(args)
+
+
+def _add_fuzz(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fuzz", help="seeded random operation streams checked against a "
+                                    "reference model (use a zeal build)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="first run's seed (run k uses seed+k); random and printed if omitted")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--seconds", type=float, default=None, help="time budget (default 10)")
+    budget.add_argument("--ops", type=int, default=None, help="total operations to run")
+    p.add_argument("--ops-per-run", type=int, default=2000,
+                   help="operations per fresh heap + registry (default 2000)")
+    p.add_argument("--zeal-every", type=int, default=None,
+                   help="zeal builds: force a collection every N allocations (default: per "
+                        "seed, from 1 to 50)")
+    p.add_argument("--verify-every", type=int, default=1,
+                   help="full verify() + field comparison every N ops (default 1)")
+    p.add_argument("--shrink-seconds", type=float, default=60.0,
+                   help="time to spend shrinking a failing sequence (default 60)")
+    p.add_argument("--allow-release", action="store_true",
+                   help="fuzz a release build anyway (fewer checks; a bug may crash)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=_cmd_fuzz)
+
+
 #: Each entry adds one subcommand to the parser.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_types]
-COMMANDS.append(_add_bench)
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_info, _add_types,
+                                                                 _add_bench, _add_fuzz]
 
 
 def build_parser() -> argparse.ArgumentParser:
