@@ -1380,6 +1380,8 @@ cdef class Heap:
             raise TypeError(f"ref_test: expected a RefType, got {type(ref_type).__name__} "
                             f"{ref_type!r}") from None
         code = heap_code_arg(heap)
+        if code < HEAP_ABSTRACT_BASE and self.registry.type_info(code) == NULL:
+            raise UnknownTypeError(f"ref_test: type index {code} is not registered")
         r = self.ref_value(ref, "ref_test")
         return self.ref_matches(r, code, nullable)
 
@@ -1387,6 +1389,7 @@ cdef class Heap:
         """Hand a ref to guest frames: the object joins the OASR list (which then owns a
         count of its own; `ref` keeps its count). Returns the raw u32 guest code may hold."""
         cdef gcref_t r
+        self.check_open()
         if ref is None or type(ref) is I31:
             return self.ref_value(ref, "expose")
         r = self.object_arg(ref, 0, "expose")

@@ -102,6 +102,11 @@ cdef class TypeRegistry:
     that refers to it. ``len(reg)`` is the number of registered types.
     """
 
+    def __init__(self):
+        # __cinit__ does the work; this gives the class its real, argument-free signature
+        # (a bare __cinit__(self) would silently accept and ignore any arguments).
+        pass
+
     def __cinit__(self):
         self._chunks = <TypeInfo***>calloc(CHUNK_COUNT, sizeof(TypeInfo**))
         if self._chunks == NULL:
