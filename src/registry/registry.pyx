@@ -102,12 +102,10 @@ cdef class TypeRegistry:
     that refers to it. ``len(reg)`` is the number of registered types.
     """
 
-    def __init__(self):
-        # __cinit__ does the work; this gives the class its real, argument-free signature
-        # (a bare __cinit__(self) would silently accept and ignore any arguments).
-        pass
-
-    def __cinit__(self):
+    def __cinit__(self, *args, **kwargs):
+        # A bare __cinit__(self) would let TypeRegistry(5) pass silently.
+        if args or kwargs:
+            raise TypeError("TypeRegistry() takes no arguments")
         self._chunks = <TypeInfo***>calloc(CHUNK_COUNT, sizeof(TypeInfo**))
         if self._chunks == NULL:
             raise MemoryError()

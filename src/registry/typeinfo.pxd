@@ -77,8 +77,9 @@ ctypedef struct TypeInfo:
     uint32_t depth                  # number of proper supertypes (0 for a root type)
     const uint32_t* display         # depth + 1 indices: root first, this type's index last
     uint32_t trampoline             # func types: the trampoline type's index (maybe itself)
-    uint32_t size                   # struct: object size, rounded to `align` (the free list
-                                    #   rounds blocks to 16); array: base_size
+    # size: a struct's object size rounded to `align` (the free list rounds blocks to 16); an
+    # array's base_size (where its elements start).
+    uint32_t size
     uint32_t align                  # struct/array alignment (8, or 16 with v128)
     uint32_t nfields                # struct: field count; array: 1 (the element)
     const FieldInfo* fields         # struct: nfields records; array: the element record
