@@ -28,7 +28,7 @@ cdef enum GrowthPolicy:
 cdef enum:
     HEAP_PAGE_SIZE = 65536
     OASR_GC_THRESHOLD = 1024           # research 2.7: a list this long may make a GC due
-    ADAPTIVE_MAX_TRIGGER = 1 << 16     # adaptive: the OASR trigger never rises above this
+    ADAPTIVE_MAX_TRIGGER = 1 << 13     # adaptive: the OASR trigger never rises above this
     DEFAULT_MIN_GC_HEAP = 1 << 20      # adaptive: never collect a heap smaller than this
     ADAPTIVE_LIVE_FACTOR = 8           # adaptive: time-budget growth stops at this x live
     GC_TIME_BUDGET_PERCENT = 10        # adaptive: share of wall time collections may take
