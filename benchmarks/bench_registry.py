@@ -1,4 +1,4 @@
-"""Type-registry benchmarks (DESIGN.md section 7 budgets).
+"""Type-registry benchmarks, each printed next to its budget.
 
 Run against a release build: ``python benchmarks/bench_registry.py``. Prints medians of
 several repeats:

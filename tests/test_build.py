@@ -1,4 +1,4 @@
-"""The build variant and the compiled object layout (DESIGN.md sections 3 and 6)."""
+"""The build variant and the compiled object layout."""
 
 import os
 import subprocess

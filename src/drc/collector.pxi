@@ -1,5 +1,5 @@
 # Collection: the over-approximated stack-roots list settled against the precise roots the
-# embedder reports (DESIGN.md section 4, research sections 2.4-2.11, seeds 000 and 002/003).
+# embedder reports, as Wasmtime's DRC collector does (crates/wasmtime/src/runtime/vm/gc/enabled/drc.rs).
 #
 # Included by heap.pyx, so the sweep's decrements and cascades are plain C calls into the heap.
 # The Heap methods that front these functions (collect, gc, no_gc, ...) live in heap.pyx; the
@@ -325,7 +325,8 @@ cdef object gather_roots(Heap h, object stack_roots, object frames, str what):
         return raw_roots_arg(produced, what)
     if h.guest_frames == 0:
         # No guest frame is active (the stack canary is unset), so no frame can hold a ref:
-        # the whole list is stale, exactly as in seed 002/003's no-canary path.
+        # the whole list is stale, exactly as Wasmtime's activations table does
+        # when no stack canary is set.
         return []
     return None
 

@@ -9,7 +9,7 @@
 #   handed out by a cursor; it is kept out of `free_bits`, and no run of set bits ever touches
 #   it (a run that would is absorbed into it). The empty region is (0, 0): granule 0 is never
 #   free, so the sentinel can never be mistaken for a real block (Wasmtime's lost-bump-region
-#   bug came from a sentinel that was a valid index; research section 4).
+#   bug came from an empty-region sentinel that was a valid index).
 # - `start_bits`: one bit per granule, set on the first granule of every live block. It makes
 #   "is this u32 the start of a live object of this heap" an O(1) question.
 # - size classes: stacks of candidate run starts (exact for runs below 64 granules, one class

@@ -1,5 +1,5 @@
-# The object model (DESIGN.md section 3): how a GC ref is encoded and the 24-byte header every
-# heap object starts with. Bit-exact with Wasmtime's DRC collector (research section 1).
+# The object model: how a GC ref is encoded and the 24-byte header every heap object starts
+# with. Bit-exact with Wasmtime's DRC collector (VMDrcHeader in drc.rs, VMGcHeader in gc_ref.rs).
 # The accessors are inline so that every module that cimports this file compiles them in.
 
 from libc.stdint cimport uint32_t, uint64_t

@@ -1,4 +1,4 @@
-# The DRC heap: memory, objects, reference counts, host handles (DESIGN.md sections 3-5).
+# The DRC heap: memory, objects, reference counts, host handles.
 #
 # C-level contract for embedders and for drc's collector. Everything works on raw gcref_t
 # values (u32 heap offsets, i31s, 0 for null). Unless a signature says otherwise:
@@ -63,7 +63,7 @@ cdef class Heap:
     cdef size_t n_release
     cdef size_t cap_release
 
-    # ---- over-approximated stack roots (research 2.4) ----
+    # ---- over-approximated stack roots: refs handed to guest code ----
     cdef uint32_t oasr_head             # first object in the list, 0 when empty
     cdef uint32_t oasr_len              # objects in the list
     cdef uint32_t oasr_len_after_last_gc

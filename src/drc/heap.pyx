@@ -1,5 +1,5 @@
 """The DRC heap: one mmap-backed linear memory of structs, arrays and externrefs, reclaimed by
-reference counting (DESIGN.md sections 3-5; the C-level contract is in heap.pxd)."""
+reference counting (the C-level contract is in heap.pxd)."""
 
 cimport cython
 from cpython.buffer cimport PyBuffer_FillInfo
@@ -901,7 +901,7 @@ cdef class Heap:
     # ---- OASR and validation ---------------------------------------------------------
 
     cdef gcref_t expose_raw(self, gcref_t r) except? 0 nogil:
-        """Hand one owned count on r to the OASR list (research 2.5): link r if it is not
+        """Hand one owned count on r to the OASR list: link r if it is not
         in the list; otherwise drop the count, since the list holds exactly one."""
         cdef ObjectHeader* hdr
         if not ref_is_object(r):
@@ -925,7 +925,7 @@ cdef class Heap:
             hdr.next_oasr = self.oasr_head
             self.oasr_head = r
             self.oasr_len += 1
-            # research 2.7: a list this long makes a collection due at the next safepoint.
+            # As in Wasmtime: a list this long makes a collection due at the next safepoint.
             if self.oasr_len >= self.oasr_trigger:
                 self.gc_due = True
         if self.marking:

@@ -1,6 +1,6 @@
 # Grow or collect? The decision an allocation makes when the free list has no room.
 #
-# Wasmtime's rule (research section 2.11, PR #12942) collects whenever the live size after the
+# Wasmtime's rule (`should_collect_first`, PR #12942) collects whenever the live size after the
 # last collection plus the request is under half the capacity. It looks only at the live size,
 # so a program that allocates fast but keeps little alive stays in a small heap and collects
 # on every fill (Wasmtime issue #13470: about half the throughput). Every collection has a
@@ -27,7 +27,7 @@ cdef enum GrowthPolicy:
 
 cdef enum:
     HEAP_PAGE_SIZE = 65536
-    OASR_GC_THRESHOLD = 1024           # research 2.7: a list this long may make a GC due
+    OASR_GC_THRESHOLD = 1024           # Wasmtime's floor: a list this long may make a GC due
     ADAPTIVE_MAX_TRIGGER = 1 << 13     # adaptive: the OASR trigger never rises above this
     DEFAULT_MIN_GC_HEAP = 1 << 20      # adaptive: never collect a heap smaller than this
     ADAPTIVE_LIVE_FACTOR = 8           # adaptive: time-budget growth stops at this x live
@@ -44,7 +44,7 @@ cdef struct PolicyState:
 
 cdef inline bint wasmtime_should_collect_first(uint64_t need, uint64_t capacity,
                                                uint64_t last_live) noexcept nogil:
-    """Wasmtime's `should_collect_first`, case for case (research 2.11)."""
+    """Wasmtime's `should_collect_first`, case for case."""
     if capacity == 0:
         return False
     if need == 0:              # zeal's forced-collection signal
@@ -77,7 +77,7 @@ cdef inline bint should_collect_first(const PolicyState* s, uint64_t need, uint6
 cdef inline uint64_t oasr_trigger(const PolicyState* s,
                                   uint64_t len_after_last_gc) noexcept nogil:
     """The OASR length at which a collection becomes due: max(2 x the length after the last
-    collection, the floor). Wasmtime's floor is 1024 (research 2.7)."""
+    collection, the floor). Wasmtime's floor is 1024."""
     cdef uint64_t floor = OASR_GC_THRESHOLD
     if s.policy == POLICY_ADAPTIVE and s.min_trigger > floor:
         floor = s.min_trigger

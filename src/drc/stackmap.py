@@ -3,7 +3,7 @@
 An embedder's interpreter or compiler registers, per module, the pc range of each function and
 the stack maps of its safepoints. At a collection, each guest frame is reported as
 ``(pc, slots)``; the registry finds the frame's stack map and the collector reads the refs out
-of the mapped slots (seed 003, ``StackMapRegistry``).
+of the mapped slots (Wasmtime's former ``StackMapRegistry``).
 
 Lookup follows the seed exactly: a pc belongs to the module whose range contains it (ends are
 inclusive, since a return address may sit just past the last instruction); within the module,

@@ -38,7 +38,7 @@ cdef enum:
     HEAP_NOEXTERN = 0xFFFFFF0A
     HEAP_EXN = 0xFFFFFF0B
     HEAP_NOEXN = 0xFFFFFF0C
-    # The "no type" index: externrefs carry it in their header (DESIGN.md section 3).
+    # The "no type" index: externrefs carry it in their header.
     TYPE_INDEX_NONE = 0xFFFFFFFF
 
 # ==== Composite kinds ======================================================================
@@ -48,7 +48,7 @@ cdef enum CompositeKind:
     COMPOSITE_ARRAY = 2
     COMPOSITE_FUNC = 3
 
-# ==== DRC layout parameters (DESIGN.md section 3); drc checks its header against them ======
+# ==== DRC layout parameters; drc checks its header against them ==========================
 
 cdef enum:
     DRC_HEADER_SIZE = 24
@@ -89,7 +89,7 @@ ctypedef struct TypeInfo:
     uint8_t elems_are_gc_refs       # array: 1 if every element slot owns a count
 
 
-# O(1) declared subtyping through the supertype displays (research 5.6): `a` is a subtype of
+# O(1) declared subtyping through the supertype displays: `a` is a subtype of
 # `b` iff b sits in a's root-first chain at b's depth. Both records must be valid.
 cdef inline bint info_is_subtype(const TypeInfo* a, const TypeInfo* b) noexcept nogil:
     return a == b or (a.depth > b.depth and a.display[b.depth] == b.index)

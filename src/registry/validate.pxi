@@ -201,7 +201,7 @@ cdef object _tramp_val(TypeRegistry reg, object v, dict pending):
 
 
 cdef FuncType _trampoline_func(TypeRegistry reg, FuncType f, dict pending):
-    """Every reference param/result becomes (ref null <top>); the rest stays (research 5.5)."""
+    """Every reference param/result becomes (ref null <top>); the rest stays (Wasmtime's trampoline types)."""
     p = tuple([_tramp_val(reg, v, pending) for v in f.params])
     r = tuple([_tramp_val(reg, v, pending) for v in f.results])
     if p == f.params and r == f.results:

@@ -507,7 +507,7 @@ cdef list _as_groups(object groups):
     return out
 
 
-# ==== Canonicalization (research 5.2) =========================================================
+# ==== Canonicalization =======================================================================
 # The same walk rewrites type references in three ways; each rewrite copies only the parts
 # that change, so groups without concrete references are shared, not copied.
 

@@ -1,6 +1,6 @@
-"""Collection: the OASR list settled against precise stack roots (DESIGN.md section 4).
+"""Collection: the OASR list settled against precise stack roots.
 
-The scenarios Wasmtime pins (research section 7.1), rebuilt on the embedder's model: guest
+The scenarios Wasmtime's own tests pin, rebuilt on the embedder's model: guest
 frames hold raw refs that own no count; exposing a ref puts it in the OASR list; a collection
 keeps exactly the refs the embedder reports.
 """

@@ -1,4 +1,4 @@
-"""StackMapRegistry lookup semantics (seed 003) and its validation."""
+"""StackMapRegistry lookup semantics (as Wasmtime's former StackMapRegistry) and its validation."""
 
 import pytest
 from hypothesis import given

@@ -1,5 +1,5 @@
-"""Golden layouts: the header C struct against DESIGN.md section 3, and objects as they lie in
-heap memory (research section 1.8 worked examples)."""
+"""Golden layouts: the header C struct against Wasmtime's DRC layout, and objects as they lie in
+heap memory (worked examples of Wasmtime's layout)."""
 
 from __future__ import annotations
 

@@ -110,5 +110,5 @@ def test_c_is_subtype_budget(regdown):
     print(f"from a downstream module: c_is_subtype {per_call * 1e9:.2f} ns, "
           f"registry_is_subtype (inline) {inline * 1e9:.2f} ns per call")
     assert inline < 25e-9, inline
-    # DESIGN section 7: 5 ns from C. Generous here: CI machines are shared and noisy.
+    # The budget is 5 ns from C. Generous here: CI machines are shared and noisy.
     assert per_call < 25e-9, per_call

@@ -1,4 +1,4 @@
-"""Golden DRC layouts (research notes section 1.8 and 1.9) and ArrayLayout.size_for_len."""
+"""Golden DRC layouts (Wasmtime's DRC layouts) and ArrayLayout.size_for_len."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from registry import (
 
 REF = RefType(ANY)
 
-# fields -> (size, align, offsets); "alloc" in the research table is the allocator's business.
+# fields -> (size, align, offsets); "alloc" in Wasmtime's table is the allocator's business.
 STRUCT_GOLDEN = [
     ((), 24, 8, ()),
     ((I8,), 32, 8, (24,)),

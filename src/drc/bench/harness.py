@@ -416,7 +416,7 @@ def ratios(records: list[dict[str, Any]], workloads: list[str]) -> list[dict[str
 
 
 def budgets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """DESIGN §7's budgets, each as measured in this run (``met`` is None when unmeasured)."""
+    """drc's performance budgets, each as measured in this run (``met`` is None when unmeasured)."""
     bt = "binary-trees"
     depth = next((r["size"] for r in records if r["workload"] == bt), None)
     # The budgets are set at depth 16; a run at another depth says so in every line.

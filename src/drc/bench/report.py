@@ -92,7 +92,7 @@ def print_tables(records, ratios, budgets, meta, console=None) -> None:  # type:
         ("Skipped", ["driver / peer", "why"], skip_rows(records)),
         ("Ratios: drc objects/s over the peer's (> 1: drc is faster)", ratio_headers,
          ratio_rows),
-        ("Budgets (DESIGN §7), measured in this run", ["budget", "need", "measured", "verdict"],
+        ("Budgets, measured in this run", ["budget", "need", "measured", "verdict"],
          budget_rows(budgets)),
     ]
     machine = (f"{meta.get('cpu', '?')}, {meta.get('cpus', '?')} CPUs, "
