@@ -162,3 +162,16 @@ h.verify()
 print("ok")
 """)
     assert out == "ok"
+
+
+def test_get_include_holds_everything_a_downstream_build_needs():
+    import registry
+
+    inc = Path(drc.get_include())
+    assert registry.get_include() == str(inc)
+    for rel in ("drc/heap.pxd", "drc/header.pxd", "drc/includes/zeal.pxd",
+                "drc/includes/zeal.h", "registry/registry.pxd", "registry/typeinfo.pxd"):
+        assert (inc / rel).is_file(), rel
+    if (Path(drc.__file__).parent / "includes" / "drc_config.h").exists():
+        config = (inc / "drc" / "includes" / "drc_config.h").read_text()
+        assert f"#define GC_ZEAL {int(drc.ZEAL)}" in config

@@ -5,6 +5,7 @@ reclaimed by reference counting, with refs held by guest frames tracked through 
 over-approximated stack-roots list and settled at collections. Types come from ``registry``.
 """
 
+import os
 from importlib.metadata import PackageNotFoundError, version
 
 from drc.build import ZEAL
@@ -17,6 +18,21 @@ from drc.errors import (
 )
 from drc.heap import I31, MAX_HEAP_SIZE, Collection, CollectionReport, GcRef, Heap
 from drc.stackmap import StackMapRegistry
+
+
+
+def get_include() -> str:
+    """The include directory for extensions that ``cimport drc`` or ``cimport registry``.
+
+    Pass it to Cython (``-I``) and to the C compiler (``include_directories``): it holds the
+    ``drc`` and ``registry`` packages with their ``.pxd`` files and drc's C headers, including
+    the generated ``drc/includes/drc_config.h`` that tells downstream code which build variant
+    (release or gc_zeal) it will load. An editable install has no such directory (the
+    generated header lives in its build directory); build downstream code against a regular
+    install.
+    """
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 try:
     __version__ = version("drc")
@@ -38,4 +54,5 @@ __all__ = [
     "OutOfHeapError",
     "StackMapRegistry",
     "__version__",
+    "get_include",
 ]
