@@ -27,7 +27,7 @@ from registry.typeinfo cimport (TypeInfo, FieldInfo, STORAGE_I8, STORAGE_I16, ST
 from registry.registry cimport TypeRegistry
 from drc.policy cimport (PolicyState, POLICY_ADAPTIVE, POLICY_WASMTIME, DEFAULT_MIN_GC_HEAP,
                          OASR_GC_THRESHOLD, should_collect_first, grown_capacity,
-                         oasr_trigger, learn_from_collection)
+                         oasr_trigger, learn_from_collection, cycle_pass_due)
 
 from drc.errors import (DrcError, HeapCorruptionError, InvalidRefError, NoGcScopeError,
                         OutOfHeapError)
@@ -36,6 +36,7 @@ from registry.errors import UnknownTypeError
 
 include "freelist.pxi"
 include "collector.pxi"
+include "cycles.pxi"
 
 cdef enum:
     PAGE_SIZE = 65536               # growth unit of the usable length
@@ -103,6 +104,13 @@ cdef int64_t c_int(object v, str what, str name) except? -2:
         return v
     except OverflowError:
         return -1 if v < 0 else 0x7FFFFFFFFFFFFFFF
+
+
+cdef bint flag_arg(object v, str what, str name) except -1:
+    """A flag argument: True or False, nothing else (None included)."""
+    if v is True or v is False:
+        return v
+    raise TypeError(f"{what}: {name} must be True or False, got {type(v).__name__} {v!r}")
 
 
 cdef str kind_name(uint32_t kind):
@@ -1444,6 +1452,10 @@ cdef class Heap:
             "collections_skipped": self.collections_skipped,
             "objects_freed_by_sweeps": self.objects_freed_by_sweeps,
             "bytes_freed_by_sweeps": self.bytes_freed_by_sweeps,
+            "cycle_passes": self.cycle_passes,
+            "objects_freed_by_cycles": self.objects_freed_by_cycles,
+            "bytes_freed_by_cycles": self.bytes_freed_by_cycles,
+            "cycle_seconds": self.cycle_seconds,
             "oasr_len_after_last_gc": self.oasr_len_after_last_gc,
             "oasr_trigger": self.oasr_trigger,
             "last_live_bytes": self.policy.last_live_bytes,
@@ -1457,7 +1469,7 @@ cdef class Heap:
 
     # ==== Collection (collector.pxi) =================================================
 
-    def collect(self, stack_roots=None, *, frames=None):
+    def collect(self, stack_roots=None, *, frames=None, cycles=True):
         """Run a whole collection and return its CollectionReport.
 
         The precise roots (raw u32 refs the guest's frames hold) come from `stack_roots`,
@@ -1467,22 +1479,28 @@ cdef class Heap:
         frames active (``enter_guest``) the roots cannot be known, so nothing is swept and
         the report says it was skipped.
 
+        With ``cycles`` (the default) the sweep is followed by the cycle pass, which frees
+        every object that nothing outside the heap reaches: garbage cycles and what only they
+        kept alive (``report.cycles_freed``).
+
         Raises InvalidRefError (changing nothing) for a root that is not an exposed object,
         NoGcScopeError inside ``no_gc()``, DrcError while another collection is under way.
-        Costs O(OASR length + roots), plus the frees it causes."""
-        return collect_now(self, stack_roots, frames, "collect")
+        Costs O(OASR length + roots), plus the frees it causes; the cycle pass adds a walk
+        of every live object and its ref slots."""
+        return collect_now(self, stack_roots, frames, "collect", flag_arg(cycles, "collect", "cycles"))
 
-    def gc(self, stack_roots=None, *, frames=None):
-        """Start an incremental collection (roots as for ``collect``); drive it with its
-        ``collect_increment()`` until that returns ``"complete"``."""
-        return start_collection(self, stack_roots, frames, "gc")
+    def gc(self, stack_roots=None, *, frames=None, cycles=True):
+        """Start an incremental collection (roots and ``cycles`` as for ``collect``); drive
+        it with its ``collect_increment()`` until that returns ``"complete"``. The cycle pass
+        is an increment of its own, after the sweep."""
+        return start_collection(self, stack_roots, frames, "gc", flag_arg(cycles, "gc", "cycles"))
 
     def maybe_collect(self):
         """Collect if the OASR-length trigger made a collection due and a root provider is
         set; returns the report, or None when nothing ran."""
         self.check_open()
         if self.gc_due and can_auto_collect(self):
-            return collect_now(self, None, None, "maybe_collect")
+            return collect_now(self, None, None, "maybe_collect", False)
         return None
 
     @property
@@ -1561,9 +1579,18 @@ cdef class Heap:
         self.zeal_collect_every = n
         self.zeal_countdown = n
 
+    def _zeal_skip_cycle_subtraction(self, ref):
+        """Zeal builds, tests only: break the cycle pass on purpose. It forgets to subtract
+        the heap slots that point at `ref` (None: the pass is whole again), so zeal's check
+        of what is held from outside the heap must catch it."""
+        if not GC_ZEAL:
+            raise RuntimeError("the broken-pass hook needs the gc_zeal build")
+        self.zeal_skip_subtract = 0 if ref is None else self.object_arg(
+            ref, 0, "_zeal_skip_cycle_subtraction")
+
     def history(self):
         """Growth and collection events, oldest first, as dicts with ``seconds`` (since the
-        heap was created), ``event`` ("grow", "collect" or "skip"), ``capacity``,
+        heap was created), ``event`` ("grow", "collect", "skip" or "cycles"), ``capacity``,
         ``used_bytes`` and ``oasr_len``. The most recent 4096 at least are kept."""
         cdef size_t i
         out = []
@@ -1574,8 +1601,9 @@ cdef class Heap:
                         "oasr_len": ev.oasr_len})
         return out
 
-    cdef int collect_raw(self, const uint32_t* roots, size_t n) except -1 nogil:
-        return collect_roots(self, roots, n)
+    cdef int collect_raw(self, const uint32_t* roots, size_t n,
+                         bint cycles=True) except -1 nogil:
+        return collect_roots(self, roots, n, cycles)
 
     cdef int safepoint(self) except -1 nogil:
         if GC_ZEAL and self.zeal_collect_every:
@@ -1583,7 +1611,8 @@ cdef class Heap:
             if self.zeal_countdown == 0:
                 self.zeal_countdown = self.zeal_collect_every
                 if can_auto_collect(self):
-                    auto_collect(self)
+                    # A forced collection is a full one: the cycle pass gets fuzzed too.
+                    auto_collect(self, True)
                 return 0
         return maybe_collect_due(self)
 
