@@ -158,7 +158,9 @@ class GuestStackMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.collection is not None)
     @rule()
     def finish_incremental(self):
-        assert self.collection.collect_increment() == "complete"
+        assert self.collection.collect_increment() == "continue"     # the sweep
+        assert self.collection.phase == "cycles"
+        assert self.collection.collect_increment() == "complete"     # the cycle pass
         self.collection = None
         # Kept: what was traced, plus whatever was exposed (again) after the trace, since
         # the guest took it meanwhile.
