@@ -275,7 +275,7 @@ cdef int cycle_pass(Heap h, bint required) except -1 nogil:
             # check that the freed blocks (all free memory) are poisoned.
             with gil:
                 try:
-                    h.verify()
+                    h.verify_integrity(False)
                 except HeapCorruptionError as e:
                     raise HeapCorruptionError(f"after the cycle pass: {e}") from None
     finally:

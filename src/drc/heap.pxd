@@ -204,6 +204,7 @@ cdef class Heap:
     cdef int guest_exit(self) except -1 nogil
 
     # Integrity walks (verify()).
+    cdef int verify_integrity(self, bint host_table) except -1
     cdef int verify_slot(self, gcref_t obj, uint32_t offset, uint32_t* expected) except -1
     cdef int verify_oasr(self, size_t nin, uint32_t* expected) except -1
     cdef int verify_counts(self, uint32_t* expected) except -1
