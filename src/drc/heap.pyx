@@ -1487,7 +1487,8 @@ cdef class Heap:
         NoGcScopeError inside ``no_gc()``, DrcError while another collection is under way.
         Costs O(OASR length + roots), plus the frees it causes; the cycle pass adds a walk
         of every live object and its ref slots."""
-        return collect_now(self, stack_roots, frames, "collect", flag_arg(cycles, "collect", "cycles"))
+        return collect_now(self, stack_roots, frames, "collect",
+                           flag_arg(cycles, "collect", "cycles"))
 
     def gc(self, stack_roots=None, *, frames=None, cycles=True):
         """Start an incremental collection (roots and ``cycles`` as for ``collect``); drive

@@ -9,9 +9,8 @@ import struct
 
 import pytest
 
-import drc
 import registry as R
-from drc import DrcError, Heap, HeapCorruptionError, I31, NoGcScopeError
+from drc import I31, DrcError, Heap, HeapCorruptionError, NoGcScopeError
 
 
 class Payload:

@@ -263,4 +263,3 @@ def c_count_keeps_a_cycle(Heap h, uint32_t node):
         h.collect_raw(NULL, 0, True)
     out.append(h.stats()["live_objects"])
     return out
-
