@@ -23,6 +23,20 @@
 # The pass must not run while objects are being freed: a block the cascade has queued still
 # has its start bit and holds counts on its children that are not yet given back.
 
+cdef extern from *:
+    """
+    /* Bits set in x, inline: without -mpopcnt, __builtin_popcountll is a libgcc call, and
+       the pass ranks an object for every ref slot it reads. */
+    static inline size_t drc_rank_popcount(uint64_t x) {
+        x = x - ((x >> 1) & 0x5555555555555555ULL);
+        x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+        x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+        return (size_t)((x * 0x0101010101010101ULL) >> 56);
+    }
+    """
+    size_t drc_rank_popcount(uint64_t x) nogil
+
+
 cdef enum:
     CYCLE_MARKED = 0xFFFFFFFF       # scratch value of a reached object (slot counts < 2**30)
     CYCLE_COUNT = 0                 # visit_children modes
@@ -41,7 +55,8 @@ cdef struct CyclePass:
 
 cdef inline size_t object_index(const CyclePass* cp, size_t g) noexcept nogil:
     """Rank of the object starting at granule g among the live objects."""
-    return cp.rank[g >> 6] + drc_popcount64(cp.bits[g >> 6] & (((<uint64_t>1) << (g & 63)) - 1))
+    return cp.rank[g >> 6] + drc_rank_popcount(cp.bits[g >> 6]
+                                               & (((<uint64_t>1) << (g & 63)) - 1))
 
 
 cdef inline int visit_child(Heap h, CyclePass* cp, gcref_t x, gcref_t c,
