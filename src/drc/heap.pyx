@@ -1612,7 +1612,7 @@ cdef class Heap:
         self.check_funcref(id, True)
         if not self.funcref_matches(id, f.ref_heap, f.ref_nullable):
             with gil:
-                raise TypeError(f"funcref {id:#x} of type {funcref_type(self, id)} does not fit "
+                raise TypeError(f"funcref {id:#x} of type ${funcref_type(self, id)} does not fit "
                                 f"the field's type "
                                 f"{heap_type_repr(f.ref_heap, f.ref_nullable)}")
         (<uint32_t*>(self.base + obj + offset))[0] = id
