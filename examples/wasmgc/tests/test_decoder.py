@@ -3,9 +3,8 @@
 import random
 
 import pytest
-import wasmtime
-
 import wasmgc
+import wasmtime
 
 SAMPLE = """(module
   (type $s (struct (field i32) (field (mut (ref null $s)))))

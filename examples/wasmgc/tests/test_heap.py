@@ -5,9 +5,9 @@ import os
 import subprocess
 import sys
 
-import drc
-
 import wasmgc
+
+import drc
 
 LIST = """(module
   (type $node (struct (field $v i32) (field $next (ref null $node))))

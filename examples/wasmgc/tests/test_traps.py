@@ -1,7 +1,6 @@
 """Traps carry the spec's messages and leave the engine usable."""
 
 import pytest
-
 import wasmgc
 
 MOD = """(module

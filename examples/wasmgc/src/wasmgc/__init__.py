@@ -7,7 +7,6 @@ reports its precise roots through the heap's root provider.
 from __future__ import annotations
 
 import drc
-
 from wasmgc.errors import Exhaustion, LinkError, Trap, VariantError, WasmError
 
 try:

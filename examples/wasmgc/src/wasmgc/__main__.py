@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("files", nargs="+")
     w.add_argument("--zeal-collect-every", type=int, default=None, metavar="N",
                    help="gc_zeal builds: force a collection every N allocations "
-                        "(default 7 on zeal builds, off on release)")
+                        "(default 1 on zeal builds, off on release)")
     w.add_argument("-v", "--verbose", action="store_true", help="list every skip")
     r = sub.add_parser("run", help="invoke an export of a .wasm binary")
     r.add_argument("file")

@@ -11,8 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from registry import (
-    ANY, ARRAY, EQ, EXN, EXTERN, F32, F64, FUNC, I31, I32, I64, NOEXN, NOEXTERN, NOFUNC, NONE,
-    STRUCT, V128, RefType,
+    ANY,
+    ARRAY,
+    EQ,
+    EXN,
+    EXTERN,
+    F32,
+    F64,
+    FUNC,
+    I31,
+    I32,
+    I64,
+    NOEXN,
+    NOEXTERN,
+    NOFUNC,
+    NONE,
+    STRUCT,
+    V128,
+    RefType,
 )
 from registry.decode import decode_type_section
 from registry.errors import MalformedWasmError

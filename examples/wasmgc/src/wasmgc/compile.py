@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import struct
 
-from registry import FUNC, EXN, NOEXN, NOFUNC, ArrayType, FuncType, RefType, StructType
-
+from registry import EXN, FUNC, NOEXN, ArrayType, FuncType, RefType, StructType
 from wasmgc.binary import NUMERIC, DecodeError, Reader
 
 
@@ -155,12 +154,13 @@ _fill(0xA0, 0xA6, "FF", "F")
 for _o, _e in zip(range(0xA7, 0xC5), [
         "Ii", "fi", "fi", "Fi", "Fi", "iI", "iI", "fI", "fI", "FI", "FI", "if", "if", "If",
         "If", "Ff", "iF", "iF", "IF", "IF", "fF", "fi", "FI", "if", "IF", "ii", "ii", "II",
-        "II", "II"]):
+        "II", "II"], strict=True):
     SIMPLE[_o] = (_e[0], _e[1])
-for _o, _e in zip(range(MISC, MISC + 8), ["fi", "fi", "Fi", "Fi", "fI", "fI", "FI", "FI"]):
+for _o, _e in zip(range(MISC, MISC + 8), ["fi", "fi", "Fi", "Fi", "fI", "fI", "FI", "FI"],
+                  strict=True):
     SIMPLE[_o] = (_e[0], _e[1])
-LOADS = dict(zip(range(0x28, 0x36), "iIfFiiiiIIIIII"))
-STORES = dict(zip(range(0x36, 0x3F), "iIfFiiIII"))
+LOADS = dict(zip(range(0x28, 0x36), "iIfFiiiiIIIIII", strict=True))
+STORES = dict(zip(range(0x36, 0x3F), "iIfFiiIII", strict=True))
 
 
 def kind_of(t, types) -> str:

@@ -11,11 +11,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-import drc
 from drc import Heap
-from registry import FUNC, FuncType, RefType, StructType, ArrayType, SubType, TypeRegistry
+from registry import FUNC, ArrayType, FuncType, RefType, StructType, SubType, TypeRegistry
 from registry.errors import InvalidTypeError
-
 from wasmgc.binary import decode
 from wasmgc.compile import Context, InvalidModule, compile_const, compile_function, kind_of
 from wasmgc.errors import LinkError
@@ -113,7 +111,8 @@ class Module:
             ft = ctx.func(m.start)
             if ft.params or ft.results:
                 raise InvalidModule("start function must take and return nothing")
-        self.funcs = [compile_function(ctx, t, code) for t, code in zip(m.funcs, m.codes)]
+        self.funcs = [compile_function(ctx, t, code)
+                      for t, code in zip(m.funcs, m.codes, strict=True)]
         ng = self.nimp_globals
         self.global_inits = [compile_const(ctx, g.init, g.type, ng + i)
                              for i, g in enumerate(m.globals)]
@@ -213,7 +212,7 @@ class Instance:
         for i, t in enumerate(tabs):
             store.set_table(inst, i, t)
         # Globals, in order (an initializer may read the ones before it).
-        for i, (g, init) in enumerate(zip(m.globals, module.global_inits)):
+        for g, init in zip(m.globals, module.global_inits, strict=True):
             raw = self._eval(init)
             gp = store.new_global(ctx.kind(g.type) == "r", raw)
             store.set_global(inst, len(globs), gp)
@@ -252,7 +251,7 @@ class Instance:
                                                                 65536)))
             self.exports[name] = ext
         # Element segments: items are counted as each is made, before the next may allocate.
-        for i, (e, items) in enumerate(zip(m.elems, module.elem_items)):
+        for i, (e, items) in enumerate(zip(m.elems, module.elem_items, strict=True)):
             store.set_elem(inst, i, len(items), ctx.kind(e.ref) == "r")
             for it in items:
                 raw = funcs[it] + 1 if isinstance(it, int) else self._eval(it)

@@ -12,22 +12,21 @@ element segments hold counted refs.
 """
 
 cimport cython
-from cpython.ref cimport PyObject
 from libc.stdint cimport (uint8_t, uint16_t, uint32_t, uint64_t, int8_t, int16_t, int32_t,
                           int64_t)
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memmove, memset
-from libc.math cimport (fabs, fabsf, ceil, ceilf, floor, floorf, trunc, truncf, nearbyint,
-                        nearbyintf, sqrt, sqrtf, copysign, copysignf, isnan)
+from libc.math cimport (ceil, ceilf, floor, floorf, trunc, truncf, nearbyint, nearbyintf, sqrt,
+                        sqrtf, isnan)
 
 from drc.includes.zeal cimport GC_ZEAL
-from drc.header cimport (ObjectHeader, gcref_t, REF_NULL, I31_TAG, KIND_MASK, KIND_EXTERN,
+from drc.header cimport (ObjectHeader, gcref_t, I31_TAG, KIND_MASK, KIND_EXTERN,
                          KIND_STRUCT, KIND_ARRAY, ExternRefObject, ref_is_object)
 from drc.heap cimport (Heap, new_struct, inc, dec, load_ref, store_ref, array_length,
                        array_elem_addr, field_addr)
 from registry.registry cimport TypeRegistry, registry_type_info, registry_is_subtype
 from registry.typeinfo cimport (TypeInfo, COMPOSITE_FUNC, HEAP_ABSTRACT_BASE, HEAP_ANY,
-                                HEAP_EQ, HEAP_I31, HEAP_STRUCT, HEAP_ARRAY, HEAP_NONE,
+                                HEAP_EQ, HEAP_I31, HEAP_NONE,
                                 HEAP_FUNC, HEAP_NOFUNC, HEAP_EXTERN, HEAP_NOEXTERN)
 
 from drc.errors import OutOfHeapError
@@ -598,7 +597,7 @@ cdef class Store:
         return 0
 
     cdef int call_host(self, Func* f, uint64_t* fp) except -1:
-        fn, params, results = self.hosts[f.host]
+        fn = self.hosts[f.host][0]
         args = [fp[i] for i in range(f.nparams)]
         out = fn(*args)
         if f.nresults == 0:
@@ -617,20 +616,13 @@ cdef class Store:
         cdef uint64_t* sp
         cdef Frame* frame
         cdef size_t pc = 0
-        cdef uint32_t op, a, b, c, n, i, r, t
-        cdef uint64_t x, y, ea
-        cdef int32_t ia, ib
-        cdef int64_t la, lb
-        cdef float fa, fb
-        cdef double da, db
+        cdef uint32_t op, n, i, r, t
+        cdef uint64_t x, ea
         cdef Func* g
         cdef Table* tab
-        cdef Table* tab2
         cdef Memory* mem
-        cdef Segment* seg
         cdef Global* glob
         cdef char* p
-        cdef const TypeInfo* ti
         cdef uint32_t depth = self.depth
         if f.host >= 0:
             return self.call_host(f, fp)
@@ -735,8 +727,8 @@ cdef class Store:
                         trap("uninitialized element")
                     g = self.funcs[r - 1]
                     t = <uint32_t>code[pc + 1]
-                    if g.type_index != t and not registry_is_subtype(self.registry,
-                                                                      g.type_index, t):
+                    if g.type_index != t and not registry_is_subtype(
+                            self.registry, g.type_index, t):
                         trap("indirect call type mismatch")
                     frame.map = <uint32_t>code[pc + 3]
                     pc += 4
@@ -1308,12 +1300,10 @@ cdef class Store:
                          Frame* frame, Inst* inst) except NULL:
         cdef Heap h = self.heap
         cdef size_t pc = ppc[0]
-        cdef uint32_t r, r2, t, n, i, off, code_, gc, d, s, len_, esize
+        cdef uint32_t r, r2, t, n, i, off, code_, gc, d, s, esize
         cdef uint64_t v
         cdef char* p
-        cdef char* q
         cdef Segment* seg
-        cdef const TypeInfo* ti
         if op == 0x100 or op == 0x101:                        # struct.new(_default)
             t = <uint32_t>code[pc + 1]
             frame.map = <uint32_t>code[pc + 2]
@@ -1573,7 +1563,7 @@ cdef class Store:
                            Inst* inst) except NULL:
         cdef Heap h = self.heap
         cdef size_t pc = ppc[0]
-        cdef uint32_t d, s, n, i, r, v, old
+        cdef uint32_t d, s, n, i, r, v
         cdef Memory* mem = inst.mem
         cdef Segment* seg
         cdef Table* tab

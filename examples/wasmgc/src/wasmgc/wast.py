@@ -15,7 +15,6 @@ import traceback
 from dataclasses import dataclass, field
 
 import drc
-
 from wasmgc.binary import DecodeError
 from wasmgc.compile import InvalidModule, Unsupported
 from wasmgc.errors import Exhaustion, LinkError, Trap
@@ -372,7 +371,7 @@ class Script:
             pats = cmd.items[2:]
             if len(raws) != len(pats):
                 return self.fail(cmd, f"{len(raws)} results, expected {len(pats)}")
-            for raw, kind, pat in zip(raws, kinds, pats):
+            for raw, kind, pat in zip(raws, kinds, pats, strict=True):
                 if not self.matches(raw, kind, pat):
                     d = self.engine.store.describe(raw, kind) if kind in "rp" else raw
                     return self.fail(cmd, f"result {d!r} does not match "
@@ -445,7 +444,7 @@ class _TextError(ValueError):
 
 
 def _kind(t) -> str:
-    from registry import RefType, FUNC
+    from registry import FUNC, RefType
     if isinstance(t, RefType):
         h = t.heap
         if isinstance(h, int):
@@ -471,7 +470,7 @@ def _signed31(a: str) -> int:
 def run_files(files: list[str], *, zeal_collect_every: int | None = None,
               verbose: bool = False) -> int:
     if zeal_collect_every is None:
-        zeal_collect_every = 7 if drc.ZEAL else 0
+        zeal_collect_every = 1 if drc.ZEAL else 0
     tp = tf = ts = 0
     for path in files:
         with open(path, encoding="utf-8") as f:
@@ -505,8 +504,10 @@ def run_binary(path: str, name: str, args: list[str]) -> int:
     _REGISTRY_FOR_KIND[:] = [eng.registry]
     inst = Module(eng, data).instantiate(spectest(eng))
     ft = inst.export_func_type(name)
+    if len(args) != len(ft.params):
+        raise SystemExit(f"{name} takes {len(ft.params)} arguments, got {len(args)}")
     raw = []
-    for t, a in zip(ft.params, args):
+    for t, a in zip(ft.params, args, strict=True):
         if t is I32:
             raw.append(_int(a, 32))
         elif t is I64:
@@ -517,14 +518,12 @@ def run_binary(path: str, name: str, args: list[str]) -> int:
             raw.append(_float_bits(a, 64))
         else:
             raise SystemExit(f"cannot pass an argument of type {t} from the command line")
-    if len(args) != len(ft.params):
-        raise SystemExit(f"{name} takes {len(ft.params)} arguments, got {len(args)}")
     try:
         out = inst.invoke(name, raw)
     except Trap as t:
         print(f"trap: {t}")
         return 1
-    for t, v in zip(ft.results, out):
+    for t, v in zip(ft.results, out, strict=True):
         if t is I32:
             v &= 0xFFFFFFFF
             print(v - (1 << 32) if v >> 31 else v)
