@@ -142,6 +142,8 @@ class Reader:
         code = v & 0x7F
         if v >= -0x40 and code in ABSTRACT:
             return ABSTRACT[code]
+        if v >= -0x40 and code in (0x68, 0x75):
+            raise self.fail("continuation types (stack switching) are not supported", at)
         raise self.fail(f"malformed heap type 0x{code:02X}", at)
 
     def val_type(self):
