@@ -669,14 +669,23 @@ class _Compiler:
         ft = st.fields[i]
         lay = self.ctx.layouts[self.ctx.engine[t]].fields[i]
         code = STORAGE_REF if isinstance(ft.storage, RefType) else ft.storage.code
-        return ft, lay.offset, code, int(lay.is_gc_ref)
+        return ft, lay.offset, code, self.slot_kind(ft.storage, lay.is_gc_ref)
+
+    def slot_kind(self, storage, is_gc_ref):
+        """How a field is accessed: 1 a counted GC ref (barriers), 2 a funcref (the heap's
+        function-table id, a plain u32), 0 plain data (i31-typed refs included)."""
+        if is_gc_ref:
+            return 1
+        if isinstance(storage, RefType) and self.ctx.kind(storage) == "p":
+            return 2
+        return 0
 
     def elem_info(self, t):
         at = self.ctx.array_type(t)
         e = at.element
         code = STORAGE_REF if isinstance(e.storage, RefType) else e.storage.code
         lay = self.ctx.layouts[self.ctx.engine[t]]
-        return e, code, int(lay.elems_are_gc_refs)
+        return e, code, self.slot_kind(e.storage, lay.elems_are_gc_refs)
 
     def gc(self, sub, imm):
         ctx = self.ctx

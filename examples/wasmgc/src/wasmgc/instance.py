@@ -254,7 +254,7 @@ class Instance:
         for i, (e, items) in enumerate(zip(m.elems, module.elem_items, strict=True)):
             store.set_elem(inst, i, len(items), ctx.kind(e.ref) == "r")
             for it in items:
-                raw = funcs[it] + 1 if isinstance(it, int) else self._eval(it)
+                raw = store.func_ref(funcs[it]) if isinstance(it, int) else self._eval(it)
                 store.elem_push(inst, i, raw)
         for i, d in enumerate(m.datas):
             store.set_data(inst, i, d.data)

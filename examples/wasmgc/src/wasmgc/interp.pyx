@@ -13,7 +13,7 @@ element segments hold counted refs.
 
 cimport cython
 from libc.stdint cimport (uint8_t, uint16_t, uint32_t, uint64_t, int8_t, int16_t, int32_t,
-                          int64_t)
+                          int64_t, uintptr_t)
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memmove, memset
 from libc.math cimport (ceil, ceilf, floor, floorf, trunc, truncf, nearbyint, nearbyintf, sqrt,
@@ -23,8 +23,9 @@ from drc.includes.zeal cimport GC_ZEAL
 from drc.header cimport (ObjectHeader, gcref_t, I31_TAG, KIND_MASK, KIND_EXTERN,
                          KIND_STRUCT, KIND_ARRAY, ExternRefObject, ref_is_object)
 from drc.heap cimport (Heap, new_struct, inc, dec, load_ref, store_ref, array_length,
-                       array_elem_addr, field_addr)
-from registry.registry cimport TypeRegistry, registry_type_info, registry_is_subtype
+                       array_elem_addr, field_addr, funcref_target,
+                       funcref_is_subtype, load_funcref, store_funcref)
+from registry.registry cimport TypeRegistry, registry_type_info
 from registry.typeinfo cimport (TypeInfo, COMPOSITE_FUNC, HEAP_ABSTRACT_BASE, HEAP_ANY,
                                 HEAP_EQ, HEAP_I31, HEAP_NONE,
                                 HEAP_FUNC, HEAP_NOFUNC, HEAP_EXTERN, HEAP_NOEXTERN)
@@ -57,7 +58,8 @@ cdef enum:
 
 cdef struct Func:
     uint64_t* code
-    uint32_t id                 # funcref value is id + 1
+    uint32_t id                 # index in the store
+    uint32_t ref                # the heap's funcref id (pinned for the store's life), or 0
     uint32_t nparams
     uint32_t nresults
     uint32_t nlocals
@@ -341,6 +343,10 @@ cdef class Store:
                 raise MemoryError()
             self.funcs = grown
         f.id = self.nfuncs
+        f.ref = 0
+        if f.type_index != 0xFFFFFFFFULL:
+            # The heap's function table gives the funcref id; the store keeps its pin.
+            f.ref = self.heap.funcref_intern(f.type_index, <uintptr_t>f)
         self.funcs[self.nfuncs] = f
         self.nfuncs += 1
         self.maps.append(maps)
@@ -530,7 +536,7 @@ cdef class Store:
         if r == 0:
             return ("null",)
         if kind == "p":
-            return ("func", r - 1)
+            return ("func", r)
         if r & I31_TAG:
             return ("i31", (<int32_t>r) >> 1)
         if not self.heap.is_object(r):
@@ -544,6 +550,11 @@ cdef class Store:
             return ("extern", self.heap.host_data[
                 (<ExternRefObject*>(self.heap.base + r)).host_data_id])
         return ("other",)
+
+    def func_ref(self, uint32_t fid):
+        """The funcref id of function `fid` (ref.func)."""
+        self.check_func(fid)
+        return self.funcs[fid].ref
 
     def func_id_type(self, uint32_t fid):
         self.check_func(fid)
@@ -565,8 +576,7 @@ cdef class Store:
         if heap < HEAP_ABSTRACT_BASE:
             ti = registry_type_info(self.registry, heap)
             if ti != NULL and ti.kind == COMPOSITE_FUNC:
-                k = self.funcs[r - 1].type_index
-                return k == heap or registry_is_subtype(self.registry, k, heap)
+                return funcref_is_subtype(self.heap, r, heap)
         if r & I31_TAG:
             return heap == HEAP_ANY or heap == HEAP_EQ or heap == HEAP_I31
         k = (<ObjectHeader*>(self.heap.base + r)).kind_bits & KIND_MASK
@@ -725,11 +735,10 @@ cdef class Store:
                     r = tab.elems[i]
                     if r == 0:
                         trap("uninitialized element")
-                    g = self.funcs[r - 1]
                     t = <uint32_t>code[pc + 1]
-                    if g.type_index != t and not registry_is_subtype(
-                            self.registry, g.type_index, t):
+                    if not funcref_is_subtype(h, r, t):
                         trap("indirect call type mismatch")
+                    g = <Func*>funcref_target(h, r)
                     frame.map = <uint32_t>code[pc + 3]
                     pc += 4
                 elif op == 0x14 or op == 0x15:                  # call_ref
@@ -737,7 +746,7 @@ cdef class Store:
                     r = <uint32_t>sp[0]
                     if r == 0:
                         trap("null function reference")
-                    g = self.funcs[r - 1]
+                    g = <Func*>funcref_target(h, r)
                     frame.map = <uint32_t>code[pc + 2]
                     pc += 3
                 elif op == 0x23:                                # global.get
@@ -834,7 +843,7 @@ cdef class Store:
                     sp[-1] = 1 if <uint32_t>sp[-1] == 0 else 0
                     pc += 1
                 elif op == 0xD2:                                # ref.func
-                    sp[0] = inst.funcs[code[pc + 1]].id + 1
+                    sp[0] = inst.funcs[code[pc + 1]].ref
                     sp += 1
                     pc += 2
                 elif op == 0xD3:                                # ref.eq
@@ -1314,8 +1323,10 @@ cdef class Store:
                 for i in range(n):
                     off = <uint32_t>code[pc + 4 + 3 * i]
                     code_ = <uint32_t>code[pc + 5 + 3 * i]
-                    if code[pc + 6 + 3 * i]:
+                    if code[pc + 6 + 3 * i] == 1:
                         store_ref(h, r, off, <uint32_t>sp[i])
+                    elif code[pc + 6 + 3 * i] == 2:
+                        store_funcref(h, r, off, <uint32_t>sp[i])
                     else:
                         write_storage(field_addr(h, r, off), code_, sp[i])
             sp[0] = h.expose_raw(r)
@@ -1326,8 +1337,10 @@ cdef class Store:
             if r == 0:
                 trap("null structure reference")
             off = <uint32_t>code[pc + 1]
-            if code[pc + 3]:
+            if code[pc + 3] == 1:
                 sp[-1] = h.expose_raw(load_ref(h, r, off))
+            elif code[pc + 3] == 2:
+                sp[-1] = load_funcref(h, r, off)
             else:
                 sp[-1] = read_storage(field_addr(h, r, off), <uint32_t>code[pc + 2],
                                       op == 0x103)
@@ -1339,8 +1352,10 @@ cdef class Store:
             if r == 0:
                 trap("null structure reference")
             off = <uint32_t>code[pc + 1]
-            if code[pc + 3]:
+            if code[pc + 3] == 1:
                 store_ref(h, r, off, <uint32_t>sp[1])
+            elif code[pc + 3] == 2:
+                store_funcref(h, r, off, <uint32_t>sp[1])
             else:
                 write_storage(field_addr(h, r, off), <uint32_t>code[pc + 2], sp[1])
             ppc[0] = pc + 4
@@ -1402,10 +1417,12 @@ cdef class Store:
             if i >= array_length(h, r):
                 trap("out of bounds array access")
             p = array_elem_addr(h, r, i)
-            if code[pc + 2]:
+            if code[pc + 2] == 1:
                 v = (<uint32_t*>p)[0]
                 inc(h, <uint32_t>v)
                 sp[-1] = h.expose_raw(<uint32_t>v)
+            elif code[pc + 2] == 2:
+                sp[-1] = load_funcref(h, r, self.elem_offset(r, i))
             else:
                 sp[-1] = read_storage(p, <uint32_t>code[pc + 1], op == 0x10C)
             ppc[0] = pc + 3
@@ -1458,7 +1475,7 @@ cdef class Store:
                 return sp
             code_ = <uint32_t>code[pc + 1]
             gc = <uint32_t>code[pc + 2]
-            if code_ != STORAGE_REF or not gc:
+            if code_ != STORAGE_REF or gc != 1:
                 esize = storage_size(code_)
                 memmove(array_elem_addr(h, r, d), array_elem_addr(h, r2, s),
                         <size_t>n * esize)
@@ -1553,8 +1570,10 @@ cdef class Store:
 
     cdef int put_elem(self, gcref_t arr, uint32_t i, uint32_t code_, uint32_t gc,
                       uint64_t v) except -1:
-        if gc:
+        if gc == 1:
             store_ref(self.heap, arr, self.elem_offset(arr, i), <uint32_t>v)
+        elif gc == 2:
+            store_funcref(self.heap, arr, self.elem_offset(arr, i), <uint32_t>v)
         else:
             write_storage(array_elem_addr(self.heap, arr, i), code_, v)
         return 0
