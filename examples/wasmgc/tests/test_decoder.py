@@ -100,10 +100,25 @@ def test_unsupported_proposals_are_refused_by_name(engine):
         wasmgc.Module(engine, mem64)
 
 
+def test_valid_subtyping_is_accepted(engine):
+    wat = """(module (type $s (sub (struct))) (type $t (sub $s (struct (field i32))))
+      (func (param (ref $t)) (result (ref null $s) eqref anyref)
+        (local.get 0) (local.get 0) (local.get 0)))"""
+    wasmgc.Module(engine, bytes(wasmtime.wat2wasm(wat)))
+
+
 def test_invalid_bodies_are_rejected(engine):
     for wat in ['(module (func (result i32) (i64.const 1)))',
                 '(module (func (i32.add (i32.const 1))))',
                 '(module (func (call 7)))',
-                '(module (func (local.get 3)))']:
+                '(module (func (local.get 3)))',
+                # operand subtyping
+                '(module (func (param (ref null none)) (result (ref null extern)) '
+                '(local.get 0)))',
+                '(module (func (param anyref) (result i32) (ref.eq (local.get 0) '
+                '(local.get 0))))',
+                '(module (type $t (struct)) (func (param (ref any)) (result (ref $t)) '
+                '(block (result (ref any)) (br_on_cast 1 (ref null any) (ref null $t) '
+                '(local.get 0))) (unreachable)))']:
         with pytest.raises(wasmgc.InvalidModule):
             wasmgc.Module(engine, bytes(wasmtime.wat2wasm(wat)))

@@ -8,18 +8,31 @@ engine type indices. Blocks and `end` vanish.
 
 While translating, the compiler tracks the kind of every operand-stack slot ('i' i32, 'I' i64,
 'f' f32, 'F' f64, 'v' v128, 'r' a GC ref of the any/extern hierarchy, 'p' a funcref, None in
-unreachable code). That is the operand-stack typing the interpreter's precise roots need: each
-safepoint (a call or an allocation) carries the index of a stack map listing the frame slots
-that hold GC refs there. It also rejects what it can see is invalid (unknown indices, a stack
-underflow, an operand of the wrong kind); subtyping of operands is not checked, so the runner
-reports the `assert_invalid` cases this lets through as skipped.
+unreachable code) and, beside it, the slot's precise type. The kinds are what the interpreter's
+precise roots need: each safepoint (a call or an allocation) carries the index of a stack map
+listing the frame slots that hold GC refs there. The types validate the body: operands are
+checked against what each instruction expects, refs by subtyping through the registry.
 """
 
 from __future__ import annotations
 
 import struct
 
-from registry import EXN, FUNC, NOEXN, ArrayType, FuncType, RefType, StructType
+from registry import (
+    ANY,
+    ARRAY,
+    EQ,
+    EXN,
+    EXTERN,
+    FUNC,
+    I31,
+    I32,
+    NOEXN,
+    ArrayType,
+    FuncType,
+    RefType,
+    StructType,
+)
 from wasmgc.binary import NUMERIC, DecodeError, Reader
 
 
@@ -189,8 +202,9 @@ def _numeric_code(t) -> int:
 class Context:
     """What function bodies may refer to: the module's index spaces, resolved."""
 
-    def __init__(self, module, engine, layouts):
+    def __init__(self, module, engine, layouts, registry=None):
         self.m = module
+        self.registry = registry            # for operand subtyping; None: kinds only
         self.types = module.types
         self.engine = engine                  # module type index -> engine type index
         self.layouts = layouts                # engine type index -> registry layout
@@ -204,6 +218,9 @@ class Context:
         self.ndata = len(module.datas) if module.data_count is None else module.data_count
         for t in self.func_types:
             self.func_type(t)
+        # engine index -> slot kind, for operand types that carry engine indices
+        self.engine_kinds = {engine[i]: ("p" if isinstance(st.composite, FuncType) else "r")
+                             for i, st in enumerate(self.types)}
 
     def type(self, t):
         if not isinstance(t, int) or t >= len(self.types):
@@ -230,6 +247,38 @@ class Context:
 
     def kind(self, vt) -> str:
         return kind_of(vt, self.types)
+
+    def resolve(self, vt):
+        """An operand type: module type indices become engine indices, i8/i16 become i32."""
+        if isinstance(vt, RefType):
+            if isinstance(vt.heap, int):
+                self.type(vt.heap)
+                return RefType(self.engine[vt.heap], vt.nullable)
+            return vt
+        if vt.code in (1, 2):
+            return I32
+        return vt
+
+    def resolves(self, vts):
+        return [self.resolve(t) for t in vts]
+
+    def ref(self, h, nullable):
+        """The operand type (ref null? h) of a heap-type immediate."""
+        return RefType(self.engine[h] if isinstance(h, int) else h, nullable)
+
+    def top(self, h):
+        """The top type of heap type h's hierarchy (any, extern or func)."""
+        if isinstance(h, int):
+            return FUNC if isinstance(self.type(h), FuncType) else ANY
+        return h.top
+
+    def matches(self, a, b) -> bool:
+        """Does operand type a match b? Unknown (None) matches everything."""
+        if a is None or b is None or self.registry is None:
+            return True
+        if isinstance(a, RefType) and isinstance(b, RefType):
+            return self.registry.ref_matches(a, b)
+        return a is b
 
     def kinds(self, vts) -> list[str]:
         return [kind_of(t, self.types) for t in vts]
@@ -313,12 +362,16 @@ class _Compiler:
         self.const = const
         self.out = CompiledFunction()
         self.local_kinds = ctx.kinds(params) + ctx.kinds(local_types)
+        self.local_types = ctx.resolves(params) + ctx.resolves(local_types)
         self.nlocals = len(self.local_kinds)
         self.stack: list[str | None] = []
+        self.types: list = []               # the precise operand types, parallel to stack
         self.max = 0
-        self.ctl = [_Ctl(0x02, self.nlocals, [], ctx.kinds(results), 0)]
+        self.result_types = ctx.resolves(results)
+        self.ctl = [_Ctl(0x02, self.nlocals, [], self.result_types, 0)]
         self.map_ids: dict[tuple, int] = {}
         self.result_kinds = ctx.kinds(results)
+        self.last = None                    # the type of the operand popped last
 
     # -- helpers --
     def fail(self, msg, at):
@@ -327,23 +380,48 @@ class _Compiler:
     def height(self):
         return self.nlocals + len(self.stack)
 
-    def push(self, k):
+    def push(self, k, t=None):
+        """Push a slot of kind k (a kind letter, or a value type, which is then precise)."""
+        if k is not None and not isinstance(k, str):
+            t = k
+            k = self.kind(k)
         self.stack.append(k)
+        self.types.append(t)
         h = self.height()
         if h > self.max:
             self.max = h
 
+    def kind(self, t):
+        """The kind of an operand type (engine indices)."""
+        if isinstance(t, RefType) and isinstance(t.heap, int):
+            return self.ctx.engine_kinds[t.heap]
+        return self.ctx.kind(t)
+
     def pop(self, want=None):
+        """Pop one operand; `want` is a kind letter, a value type (checked by subtyping when
+        the operand's type is known), or None."""
+        wt = None
+        if want is not None and not isinstance(want, str):
+            wt = want
+            want = self.kind(want)
         c = self.ctl[-1]
         if self.height() <= c.height:
             if c.unreachable:
+                self.last = None
                 return None
             raise self.fail("type mismatch: operand stack underflow", self.at)
         k = self.stack.pop()
+        t = self.last = self.types.pop()
         if want is not None and k is not None and k != want:
             raise self.fail(f"type mismatch: expected {_NAMES[want]}, found {_NAMES[k]}",
                             self.at)
+        if not self.ctx.matches(t, wt):
+            raise self.fail(f"type mismatch: expected {wt}, found {t}", self.at)
         return k
+
+    def truncate(self, height):
+        del self.stack[height - self.nlocals:]
+        del self.types[height - self.nlocals:]
 
     def pops(self, kinds):
         for k in reversed(kinds):
@@ -354,7 +432,7 @@ class _Compiler:
 
     def unreachable(self):
         c = self.ctl[-1]
-        del self.stack[c.height - self.nlocals:]
+        self.truncate(c.height)
         c.unreachable = True
 
     def safepoint(self, hidden=0):
@@ -385,18 +463,23 @@ class _Compiler:
             self.emit(0, c.height, arity)
 
     def check_label_operands(self, c):
-        kinds = c.label()
-        saved = list(self.stack)
-        self.pops(kinds)
-        self.stack[:] = saved
+        """Check the operands a branch to c passes; as the spec types br_if and br_on_*,
+        those that stay on the stack afterwards have the label's types."""
+        saved = list(self.stack), list(self.types)
+        lab = c.label()
+        self.pops(lab)
+        self.stack[:], self.types[:] = saved
+        n = len(lab)
+        if n and self.height() - n >= self.ctl[-1].height:
+            self.types[len(self.types) - n:] = lab
 
     def block_sig(self, bt):
         if bt is None:
             return [], []
         if isinstance(bt, int):
             ft = self.ctx.func_type(bt)
-            return self.ctx.kinds(ft.params), self.ctx.kinds(ft.results)
-        return [], [self.ctx.kind(bt)]
+            return self.ctx.resolves(ft.params), self.ctx.resolves(ft.results)
+        return [], [self.ctx.resolve(bt)]
 
     # -- the loop --
     def run(self):
@@ -427,7 +510,7 @@ class _Compiler:
                     self.out.code[c.else_fix] = pos
                 for f in c.fixups:
                     self.out.code[f] = pos
-                self.stack[c.height - self.nlocals:] = []
+                self.truncate(c.height)
                 for k in c.results:
                     self.push(k)
                 if not self.ctl:
@@ -496,7 +579,7 @@ class _Compiler:
                     self.branch_imms(c)
                 self.unreachable()
             elif op == 0x0F:
-                self.pops(self.result_kinds)
+                self.pops(self.result_types)
                 self.emit(0x0F)
                 self.unreachable()
             elif op in (0x10, 0x12):
@@ -512,7 +595,7 @@ class _Compiler:
                 self.call(op, ft, (ctx.engine[imm[0]], imm[1]))
             elif op in (0x14, 0x15):
                 ft = ctx.func_type(imm[0])
-                self.pop("p")
+                self.pop(ctx.ref(imm[0], True))
                 self.call(op, ft, (ctx.engine[imm[0]],))
             elif op == 0x1A:
                 self.pop()
@@ -522,7 +605,7 @@ class _Compiler:
                 if op == 0x1C:
                     if len(imm[0]) != 1:
                         raise self.fail("invalid result arity for select", self.at)
-                    k = ctx.kind(imm[0][0])
+                    k = ctx.resolve(imm[0][0])
                     self.pop(k)
                     self.pop(k)
                 else:
@@ -536,27 +619,27 @@ class _Compiler:
                 self.push(k)
             elif op == 0x20:
                 self.emit(0x20, self.local(imm[0]))
-                self.push(self.local_kinds[imm[0]])
+                self.push(self.local_types[imm[0]])
             elif op in (0x21, 0x22):
-                self.pop(self.local_kinds[self.local(imm[0])])
+                self.pop(self.local_types[self.local(imm[0])])
                 self.emit(op, imm[0])
                 if op == 0x22:
-                    self.push(self.local_kinds[imm[0]])
+                    self.push(self.local_types[imm[0]])
             elif op == 0x23:
                 t, _ = self.glob(imm[0])
                 k = ctx.kind(t)
                 self.emit(0x23, imm[0], 1 if k == "r" else 0)
-                self.push(k)
+                self.push(ctx.resolve(t))
             elif op == 0x24:
                 t, mut = self.glob(imm[0])
                 if not mut:
                     raise self.fail("global is immutable", self.at)
                 k = ctx.kind(t)
-                self.pop(k)
+                self.pop(ctx.resolve(t))
                 self.emit(0x24, imm[0], 1 if k == "r" else 0)
             elif op in (0x25, 0x26):
                 tt = ctx.table(imm[0])
-                k = ctx.kind(tt)
+                k = ctx.resolve(tt)
                 if op == 0x25:
                     self.pop("i")
                     self.emit(0x25, imm[0])
@@ -588,9 +671,9 @@ class _Compiler:
                 self.emit(op, imm[0] & 0xFFFFFFFFFFFFFFFF)
                 self.push("iIfF"[op - 0x41])
             elif op == 0xD0:
-                self.emit(0xD0)
-                self.push(ctx.heap_kind(imm[0]))
                 ctx.heap(imm[0])
+                self.emit(0xD0)
+                self.push(ctx.ref(imm[0], True))
             elif op == 0xD1:
                 self.pop_ref()
                 self.emit(0xD1)
@@ -598,26 +681,27 @@ class _Compiler:
             elif op == 0xD2:
                 ctx.func(imm[0])
                 self.emit(0xD2, imm[0])
-                self.push("p")
+                self.push(RefType(ctx.engine[ctx.func_types[imm[0]]], False))
             elif op == 0xD3:
-                self.pop("r")
-                self.pop("r")
+                self.pop(RefType(EQ))
+                self.pop(RefType(EQ))
                 self.emit(0xD3)
                 self.push("i")
             elif op == 0xD4:
                 k = self.pop_ref()
                 self.emit(0xD4)
-                self.push(k)
+                self.push(k, _non_null(self.last))
             elif op in (0xD5, 0xD6):
                 k = self.pop_ref()
                 c = self.label(imm[0])
+                t = _non_null(self.last)
                 if op == 0xD5:
                     self.check_label_operands(c)
                     self.emit(0xD5)
                     self.branch_imms(c)
-                    self.push(k)
+                    self.push(k, t)
                 else:
-                    self.push(k)
+                    self.push(k, t)
                     self.check_label_operands(c)
                     self.emit(0xD6)
                     self.branch_imms(c)
@@ -646,15 +730,17 @@ class _Compiler:
         return self.ctx.globals[i]
 
     def call(self, op, ft, imms):
-        params = self.ctx.kinds(ft.params)
-        results = self.ctx.kinds(ft.results)
+        params = self.ctx.resolves(ft.params)
+        results = self.ctx.resolves(ft.results)
         self.pops(params)
         tail = op in (0x12, 0x13, 0x15)
         # The arguments are already popped from the tracked stack: the map is the caller's.
         mid = self.safepoint()
         self.emit(op, *imms, mid)
         if tail:
-            if results != self.result_kinds:
+            if len(results) != len(self.result_types) or not all(
+                    self.ctx.matches(a, b) for a, b in zip(results, self.result_types,
+                                                           strict=True)):
                 raise self.fail("type mismatch: tail call results differ from the caller's",
                                 self.at)
             self.unreachable()
@@ -692,7 +778,7 @@ class _Compiler:
         op = GC + sub
         if sub in (0, 1):
             st = ctx.struct_type(imm[0])
-            ks = [ctx.storage_kind(f.storage) for f in st.fields]
+            ks = [ctx.resolve(f.storage) for f in st.fields]
             if sub == 1:
                 for f in st.fields:
                     if isinstance(f.storage, RefType) and not f.storage.nullable:
@@ -706,26 +792,26 @@ class _Compiler:
                 _, off, code, gcref = self.field(imm[0], i)
                 fields += [off, code, gcref]
             self.emit(op, ctx.engine[imm[0]], mid, len(st.fields), *fields)
-            self.push("r")
+            self.push(ctx.ref(imm[0], False))
         elif sub in (2, 3, 4):
             ft, off, code, gcref = self.field(*imm)
             packed = code in (1, 2)
             if packed != (sub != 2):
                 raise self.fail("type mismatch: struct.get_s/u is for packed fields only",
                                 self.at)
-            self.pop("r")
+            self.pop(ctx.ref(imm[0], True))
             self.emit(op, off, code, gcref)
-            self.push(ctx.storage_kind(ft.storage))
+            self.push(ctx.resolve(ft.storage))
         elif sub == 5:
             ft, off, code, gcref = self.field(*imm)
             if not ft.mutable:
                 raise self.fail("field is immutable", self.at)
-            self.pop(ctx.storage_kind(ft.storage))
-            self.pop("r")
+            self.pop(ctx.resolve(ft.storage))
+            self.pop(ctx.ref(imm[0], True))
             self.emit(op, off, code, gcref)
         elif sub in (6, 7, 8, 9, 10):
             e, code, gcref = self.elem_info(imm[0])
-            k = ctx.storage_kind(e.storage)
+            k = ctx.resolve(e.storage)
             mid = self.safepoint()
             if sub == 6:
                 self.pop("i")
@@ -749,30 +835,31 @@ class _Compiler:
                 self.pop("i")
                 self.emit(op, ctx.engine[imm[0]], mid, code, gcref, imm[1])
             else:
-                ctx.elem(imm[1])
+                if not ctx.matches(ctx.resolve(ctx.elem(imm[1])), k):
+                    raise self.fail("type mismatch: element segment type", self.at)
                 self.pop("i")
                 self.pop("i")
                 self.emit(op, ctx.engine[imm[0]], mid, code, gcref, imm[1])
-            self.push("r")
+            self.push(ctx.ref(imm[0], False))
         elif sub in (11, 12, 13):
             e, code, gcref = self.elem_info(imm[0])
             if (code in (1, 2)) != (sub != 11):
                 raise self.fail("type mismatch: array.get_s/u is for packed elements only",
                                 self.at)
             self.pop("i")
-            self.pop("r")
+            self.pop(ctx.ref(imm[0], True))
             self.emit(op, code, gcref)
-            self.push(ctx.storage_kind(e.storage))
+            self.push(ctx.resolve(e.storage))
         elif sub == 14:
             e, code, gcref = self.elem_info(imm[0])
             if not e.mutable:
                 raise self.fail("array is immutable", self.at)
-            self.pop(ctx.storage_kind(e.storage))
+            self.pop(ctx.resolve(e.storage))
             self.pop("i")
-            self.pop("r")
+            self.pop(ctx.ref(imm[0], True))
             self.emit(op, code, gcref)
         elif sub == 15:
-            self.pop("r")
+            self.pop(RefType(ARRAY))
             self.emit(op)
             self.push("i")
         elif sub == 16:
@@ -780,9 +867,9 @@ class _Compiler:
             if not e.mutable:
                 raise self.fail("array is immutable", self.at)
             self.pop("i")
-            self.pop(ctx.storage_kind(e.storage))
+            self.pop(ctx.resolve(e.storage))
             self.pop("i")
-            self.pop("r")
+            self.pop(ctx.ref(imm[0], True))
             self.emit(op, code, gcref)
         elif sub == 17:
             e, code, gcref = self.elem_info(imm[0])
@@ -790,14 +877,15 @@ class _Compiler:
             if not e.mutable:
                 raise self.fail("array is immutable", self.at)
             if (code == STORAGE_REF) != (code2 == STORAGE_REF) or (
-                    code != STORAGE_REF and code != code2):
+                    code != STORAGE_REF and code != code2) or not ctx.matches(
+                    ctx.resolve(e2.storage), ctx.resolve(e.storage)):
                 raise self.fail("type mismatch: array.copy between different element types",
                                 self.at)
             self.pop("i")
             self.pop("i")
-            self.pop("r")
+            self.pop(ctx.ref(imm[1], True))
             self.pop("i")
-            self.pop("r")
+            self.pop(ctx.ref(imm[0], True))
             self.emit(op, code, gcref)
         elif sub in (18, 19):
             e, code, gcref = self.elem_info(imm[0])
@@ -807,39 +895,46 @@ class _Compiler:
                 if code == STORAGE_REF:
                     raise self.fail("type mismatch: array.init_data of a ref array", self.at)
                 ctx.data(imm[1])
-            else:
-                ctx.elem(imm[1])
+            elif not ctx.matches(ctx.resolve(ctx.elem(imm[1])), ctx.resolve(e.storage)):
+                raise self.fail("type mismatch: element segment type", self.at)
             self.pop("i")
             self.pop("i")
             self.pop("i")
-            self.pop("r")
+            self.pop(ctx.ref(imm[0], True))
             self.emit(op, code, gcref, imm[1])
         elif sub in (20, 21, 22, 23):
-            k = ctx.heap_kind(imm[0])
-            self.pop(k)
+            self.pop(RefType(ctx.top(imm[0])))
             self.emit(op, ctx.heap(imm[0]))
-            self.push("i" if sub < 22 else k)
+            self.push("i" if sub < 22 else ctx.ref(imm[0], sub == 23))
         elif sub in (24, 25):
             flags, lab, h1, h2 = imm
-            k = ctx.heap_kind(h2)
-            if ctx.heap_kind(h1) != k:
+            if ctx.heap_kind(h1) != ctx.heap_kind(h2):
                 raise self.fail("type mismatch: br_on_cast between hierarchies", self.at)
-            self.pop(k)
+            rt1 = ctx.ref(h1, bool(flags & 1))
+            rt2 = ctx.ref(h2, bool(flags & 2))
+            if not ctx.matches(rt2, rt1):
+                raise self.fail("type mismatch: br_on_cast target is not a subtype of its "
+                                "source", self.at)
+            self.pop(rt1)
+            diff = RefType(rt1.heap, False) if rt2.nullable else rt1
             c = self.label(lab)
-            self.push(k)
+            self.push(rt2 if sub == 24 else diff)
             self.check_label_operands(c)
+            self.pop()
+            self.push(diff if sub == 24 else rt2)
             self.emit(op, ctx.heap(h2), (flags >> 1) & 1)
             self.branch_imms(c)
         elif sub in (26, 27):
-            self.pop("r")
+            self.pop(RefType(EXTERN if sub == 26 else ANY))
+            nullable = self.last.nullable if isinstance(self.last, RefType) else True
             self.emit(op)
-            self.push("r")
+            self.push(RefType(ANY if sub == 26 else EXTERN, nullable))
         elif sub == 28:
             self.pop("i")
             self.emit(op)
-            self.push("r")
+            self.push(RefType(I31, False))
         elif sub in (29, 30):
-            self.pop("r")
+            self.pop(RefType(I31))
             self.emit(op)
             self.push("i")
 
@@ -864,20 +959,20 @@ class _Compiler:
             self.pops("iii")
             self.emit(op)
         elif sub == 12:
-            ctx.elem(imm[0])
-            ctx.table(imm[1])
+            if not ctx.matches(ctx.resolve(ctx.elem(imm[0])), ctx.resolve(ctx.table(imm[1]))):
+                raise self.fail("type mismatch: element segment and table types", self.at)
             self.pops("iii")
             self.emit(op, imm[0], imm[1])
         elif sub == 13:
             ctx.elem(imm[0])
             self.emit(op, imm[0])
         elif sub == 14:
-            ctx.table(imm[0])
-            ctx.table(imm[1])
+            if not ctx.matches(ctx.resolve(ctx.table(imm[1])), ctx.resolve(ctx.table(imm[0]))):
+                raise self.fail("type mismatch: table.copy between table types", self.at)
             self.pops("iii")
             self.emit(op, imm[0], imm[1])
         elif sub == 15:
-            k = ctx.kind(ctx.table(imm[0]))
+            k = ctx.resolve(ctx.table(imm[0]))
             self.pop("i")
             self.pop(k)
             self.emit(op, imm[0])
@@ -887,11 +982,15 @@ class _Compiler:
             self.emit(op, imm[0])
             self.push("i")
         elif sub == 17:
-            k = ctx.kind(ctx.table(imm[0]))
+            k = ctx.resolve(ctx.table(imm[0]))
             self.pop("i")
             self.pop(k)
             self.pop("i")
             self.emit(op, imm[0])
+
+
+def _non_null(t):
+    return RefType(t.heap, False) if isinstance(t, RefType) else t
 
 
 _NAMES = {"i": "i32", "I": "i64", "f": "f32", "F": "f64", "v": "v128", "r": "a GC reference",

@@ -89,7 +89,7 @@ class Module:
         for i, st in enumerate(m.types):
             if isinstance(st.composite, (StructType, ArrayType)):
                 layouts[eng[i]] = engine.registry.layout(eng[i])
-        ctx = self.ctx = Context(m, eng, layouts)
+        ctx = self.ctx = Context(m, eng, layouts, engine.registry)
         self.nimp_funcs = len(m.imported("func"))
         self.nimp_globals = len(m.imported("global"))
         self.nimp_tables = len(m.imported("table"))
@@ -140,7 +140,7 @@ class Module:
             self.elem_items.append(items)
             if e.mode == "active":
                 tt = ctx.table(e.table)
-                if kind_of(tt, m.types) != kind_of(e.ref, m.types):
+                if not ctx.matches(ctx.resolve(e.ref), ctx.resolve(tt)):
                     raise InvalidModule("type mismatch: element segment and table types "
                                         "differ")
                 self.elem_offsets.append(compile_const(ctx, e.offset, _I32, len(ctx.globals)))
