@@ -792,7 +792,11 @@ cdef class Store:
                         dec(h, tab.elems[i])
                     tab.elems[i] = r
                     pc += 2
-                elif 0x28 <= op <= 0x3E:                        # loads and stores
+                elif (op == 0x28 or op == 0x29 or op == 0x2A or op == 0x2B or op == 0x2C or
+                        op == 0x2D or op == 0x2E or op == 0x2F or op == 0x30 or op == 0x31 or
+                        op == 0x32 or op == 0x33 or op == 0x34 or op == 0x35 or op == 0x36 or
+                        op == 0x37 or op == 0x38 or op == 0x39 or op == 0x3A or op == 0x3B or
+                        op == 0x3C or op == 0x3D or op == 0x3E):  # loads, stores
                     if op <= 0x35:
                         ea = <uint32_t>sp[-1] + code[pc + 1]
                         n = _ACCESS_SIZE[op - 0x28]
@@ -872,15 +876,72 @@ cdef class Store:
                     else:
                         sp -= 1
                         pc += 4
-                elif 0x45 <= op <= 0xC4 or 0x200 <= op <= 0x207:
-                    sp = self.numeric(op, sp)
+                # The hottest numeric and GC instructions, inline.
+                elif op == 0x6A:                                # i32.add
+                    sp -= 1
+                    sp[-1] = <uint32_t>(sp[-1] + sp[0])
                     pc += 1
-                elif op >= 0x100 and op < 0x200:
-                    sp = self.gc_op(op, code, &pc, sp, frame, inst)
-                elif op >= 0x208:
-                    sp = self.misc_op(op, code, &pc, sp, inst)
+                elif op == 0x6B:                                # i32.sub
+                    sp -= 1
+                    sp[-1] = <uint32_t>(sp[-1] - sp[0])
+                    pc += 1
+                elif op == 0x45:                                # i32.eqz
+                    sp[-1] = 1 if <uint32_t>sp[-1] == 0 else 0
+                    pc += 1
+                elif op == 0x46:                                # i32.eq
+                    sp -= 1
+                    sp[-1] = 1 if <uint32_t>sp[-1] == <uint32_t>sp[0] else 0
+                    pc += 1
+                elif op == 0x48:                                # i32.lt_s
+                    sp -= 1
+                    sp[-1] = 1 if <int32_t>sp[-1] < <int32_t>sp[0] else 0
+                    pc += 1
+                elif op == 0x4A:                                # i32.gt_s
+                    sp -= 1
+                    sp[-1] = 1 if <int32_t>sp[-1] > <int32_t>sp[0] else 0
+                    pc += 1
+                elif op == 0x4E:                                # i32.ge_s
+                    sp -= 1
+                    sp[-1] = 1 if <int32_t>sp[-1] >= <int32_t>sp[0] else 0
+                    pc += 1
+                elif op == 0x7C:                                # i64.add
+                    sp -= 1
+                    sp[-1] = sp[-1] + sp[0]
+                    pc += 1
+                elif op == 0xAC:                                # i64.extend_i32_s
+                    sp[-1] = <uint64_t>(<int64_t>(<int32_t>sp[-1]))
+                    pc += 1
+                elif op == 0xAD:                                # i64.extend_i32_u
+                    sp[-1] = <uint32_t>sp[-1]
+                    pc += 1
+                elif op == 0x102:                               # struct.get (not packed)
+                    r = <uint32_t>sp[-1]
+                    if r == 0:
+                        trap("null structure reference")
+                    if code[pc + 3] == 1:
+                        sp[-1] = h.expose_raw(load_ref(h, r, <uint32_t>code[pc + 1]))
+                    elif code[pc + 3] == 2:
+                        sp[-1] = load_funcref(h, r, <uint32_t>code[pc + 1])
+                    else:
+                        sp[-1] = read_storage(field_addr(h, r, <uint32_t>code[pc + 1]),
+                                              <uint32_t>code[pc + 2], False)
+                    pc += 4
+                elif op == 0x10F:                               # array.len
+                    r = <uint32_t>sp[-1]
+                    if r == 0:
+                        trap("null array reference")
+                    sp[-1] = array_length(h, r)
+                    pc += 1
                 else:
-                    raise RuntimeError(f"wasmgc: bad internal opcode {op:#x} at {pc}")
+                    if (0x45 <= op <= 0xC4) or (0x200 <= op <= 0x207):
+                        sp = self.numeric(op, sp)
+                        pc += 1
+                    elif op >= 0x100 and op < 0x200:
+                        sp = self.gc_op(op, code, &pc, sp, frame, inst)
+                    elif op >= 0x208:
+                        sp = self.misc_op(op, code, &pc, sp, inst)
+                    else:
+                        raise RuntimeError(f"wasmgc: bad internal opcode {op:#x} at {pc}")
 
                 if g != NULL:
                     # A call: arguments are the top g.nparams slots.
