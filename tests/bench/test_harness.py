@@ -147,10 +147,12 @@ def test_quick_runs_and_short_runs_give_no_verdict():
                 if b["budget"].startswith("list-churn: C level")]
     assert quick["met"] is None and "quick" in quick["note"]
     records, ratio_list = _pair((1.0, 1.0), (9.0, 9.0))
-    (short,) = [b for b in harness.budgets(records, ratio_list) if b["budget"].startswith("list-churn: C level")]
+    (short,) = [b for b in harness.budgets(records, ratio_list)
+                if b["budget"].startswith("list-churn: C level")]
     assert short["met"] is None and "repetition" in short["note"]
     records, ratio_list = _pair((1.0, 1.0, 1.0), (9.0, 9.0, 9.0), size=1000)
-    (small,) = [b for b in harness.budgets(records, ratio_list) if b["budget"].startswith("list-churn: C level")]
+    (small,) = [b for b in harness.budgets(records, ratio_list)
+                if b["budget"].startswith("list-churn: C level")]
     assert small["met"] is None and "200,000" in small["note"]
 
 
