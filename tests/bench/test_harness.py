@@ -204,17 +204,6 @@ def test_skip_rows_group_drivers_sharing_a_reason():
     assert shared == [["drc, Python API; CPython __slots__", shared[0][1]]]
 
 
-def test_optional_drivers_are_skipped_with_a_reason(tmp_path, monkeypatch):
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name.startswith("wasmgc") else real(name, *a))
-    ready, skipped = harness.prepare(["drc-wasmgc"], tmp_path, tmp_path, lambda _: None)
-    assert ready == [] and "wasmgc" in skipped["drc-wasmgc"]
-    assert "not installed" in skipped["drc-wasmgc"]
-
-
 def test_children_report_their_own_peak_rss():
     # The child's figure replaces wait4's, which starts at the parent's size at fork time.
     run = harness.run_once(_fake("cpython", json.dumps(
@@ -287,3 +276,12 @@ def test_cli_rejects_bad_arguments(argv):
     with pytest.raises(SystemExit) as exc:
         cli_main(argv)
     assert exc.value.code == 2
+
+
+def test_wasmgc_driver_is_skipped_with_a_reason_when_missing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wasmgc", None)
+    ready, skipped = harness.prepare(["wasmgc"], tmp_path, tmp_path, lambda _: None)
+    assert ready == []
+    assert "examples/wasmgc" in skipped["wasmgc"]
+    assert harness.LABELS["wasmgc"] == "drc, Wasm interpreter (wasmgc)"
+    assert "wasmgc" in harness.DRIVER_ORDER and "wasmgc" in harness.DRC_DRIVERS

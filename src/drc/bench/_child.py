@@ -73,25 +73,29 @@ def run_wasmtime(workload: str, size: int, wasm_dir: Path,
     return time.perf_counter() - start, int(result)
 
 
+def run_wasmgc(workload: str, size: int, wasm_dir: Path) -> tuple[float, int, dict[str, Any]]:
+    import wasmgc  # type: ignore[import-not-found, unused-ignore]
+
+    engine = wasmgc.Engine()
+    module = wasmgc.Module(engine, (wasm_dir / "workloads.wasm").read_bytes())
+    inst = module.instantiate()
+    rounds = WORKLOADS[workload].rounds
+    args = [size] if workload == "binary-trees" else [size, rounds]
+    start = time.perf_counter()
+    (result,) = inst.invoke(workload.replace("-", "_"), args)
+    seconds = time.perf_counter() - start
+    stats = engine.heap.stats()
+    # The capacity never shrinks: at the end it is the peak.
+    return seconds, int(result), {"collections": stats["collections"],
+                                  "peak_heap_bytes": stats["capacity"]}
+
+
 def run_drc_c(workload: str, size: int, driver_dir: Path) -> tuple[float, int, dict[str, Any]]:
     sys.path.insert(0, str(driver_dir))
     import drc_driver  # type: ignore[import-not-found]
 
     seconds, checksum, extras = drc_driver.run(workload, size)
     return seconds, checksum, dict(extras)
-
-
-def run_wasmgc(workload: str, size: int, wasm_dir: Path) -> tuple[float, int, dict[str, Any]]:
-    """drc's reference Wasm interpreter (``examples/wasmgc``) on the peers' ``.wasm`` files.
-
-    The contract with that package: ``wasmgc.bench.run(workload, size, rounds, wasm_dir)``
-    runs the workload's export of ``workloads.wasm`` (or the registry modules) and returns
-    ``(seconds, checksum, extras)``, timing the workload only, as the Wasmtime peer does.
-    """
-    from wasmgc.bench import run  # type: ignore[import-not-found, unused-ignore]
-
-    seconds, checksum, extras = run(workload, size, WORKLOADS[workload].rounds, wasm_dir)
-    return float(seconds), int(checksum), dict(extras)
 
 
 def main(argv: list[str]) -> int:
@@ -104,7 +108,7 @@ def main(argv: list[str]) -> int:
         seconds, checksum = run_wasmtime(workload, size, Path(wasm_dir))
     elif driver == "wasmtime-pulley":
         seconds, checksum = run_wasmtime(workload, size, Path(wasm_dir), target="pulley64")
-    elif driver == "drc-wasmgc":
+    elif driver == "wasmgc":
         seconds, checksum, extras = run_wasmgc(workload, size, Path(wasm_dir))
     elif driver == "drc-python":
         from drc.bench.drivers import run

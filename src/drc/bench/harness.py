@@ -27,13 +27,13 @@ from typing import Any
 from drc.bench import workloads as W
 
 #: The drc drivers, then the peers, in table order.
-DRIVER_ORDER = ("drc-c", "drc-python", "drc-wasmgc", "c-arena", "c-malloc", "v8", "wasmtime",
+DRIVER_ORDER = ("drc-c", "drc-python", "wasmgc", "c-arena", "c-malloc", "v8", "wasmtime",
                 "wasmtime-pulley", "cpython")
-DRC_DRIVERS = ("drc-c", "drc-python", "drc-wasmgc")
+DRC_DRIVERS = ("drc-c", "drc-python", "wasmgc")
 LABELS = {
     "drc-c": "drc, C level (cimport)",
     "drc-python": "drc, Python API",
-    "drc-wasmgc": "drc, Wasm interpreter (wasmgc)",
+    "wasmgc": "drc, Wasm interpreter (wasmgc)",
     "c-arena": "C, arena per tree",
     "c-malloc": "C, malloc/free",
     "v8": "V8 (Node.js), Wasm GC",
@@ -43,7 +43,7 @@ LABELS = {
 }
 C_WORKLOADS = ("binary-trees",)
 #: What the reference interpreter runs: the heap workloads of workloads.wasm.
-WASMGC_WORKLOADS = ("binary-trees", "list-churn", "array-churn", "cycle-churn")
+WASM_WORKLOADS = ("binary-trees", "list-churn", "array-churn")
 #: A verdict on a budget needs at least this many repetitions (fewer say nothing of the noise).
 MIN_REPETITIONS_FOR_VERDICT = 3
 
@@ -232,6 +232,13 @@ def prepare(names: Iterable[str], work: Path, cache: Path,
                 driver = build_c_driver(assets, cache)
                 ready.append(Prepared(name, _child_command(child, "drc-c", "-", str(driver)),
                                       workloads=tuple(W.WORKLOADS)))
+            elif name == "wasmgc":
+                _require_wasmgc()
+                d = wasm_dir()
+                ready.append(Prepared(name, _child_command(child, "wasmgc", str(d)),
+                                      workloads=WASM_WORKLOADS,
+                                      why_not="wasmgc runs binary-trees, list-churn and "
+                                              "array-churn only"))
             elif name == "wasmtime":
                 d = wasm_dir()
                 ready.append(Prepared(name, _child_command(child, "wasmtime", str(d))))
@@ -239,13 +246,6 @@ def prepare(names: Iterable[str], work: Path, cache: Path,
                 d = wasm_dir()
                 _require_pulley()
                 ready.append(Prepared(name, _child_command(child, "wasmtime-pulley", str(d))))
-            elif name == "drc-wasmgc":
-                _require_wasmgc()
-                d = wasm_dir()
-                ready.append(Prepared(name, _child_command(child, "drc-wasmgc", str(d)),
-                                      workloads=WASMGC_WORKLOADS,
-                                      why_not="wasmgc runs the heap workloads of "
-                                              "workloads.wasm only"))
             elif name == "v8":
                 d = wasm_dir()
                 node = node_executable()
@@ -298,21 +298,20 @@ def _require_pulley() -> None:
         raise Skip(f"this wasmtime cannot target the Pulley interpreter: {exc}") from exc
 
 
-def _require_wasmgc() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("wasmgc") is None:
-        raise Skip("the wasmgc package (examples/wasmgc) is not installed: "
-                   "pip install ./examples/wasmgc from a checkout")
-    if importlib.util.find_spec("wasmgc.bench") is None:
-        raise Skip("this wasmgc has no benchmark entry point (wasmgc.bench.run)")
-
-
 def _require_heap() -> None:
     import drc
 
     if not hasattr(drc, "Heap"):
         raise Skip("this drc has no Heap yet")
+
+
+def _require_wasmgc() -> None:
+    try:
+        import wasmgc  # noqa: F401
+    except ImportError as exc:
+        # VariantError (built against the other drc variant) is an ImportError too.
+        raise Skip(f"wasmgc is not usable here ({exc}); build it against this drc with "
+                   "`pip install --no-build-isolation examples/wasmgc`") from exc
 
 
 def _require_registry() -> None:
@@ -532,7 +531,7 @@ class RatioBudget:
 
 
 #: Names for the budget lines.
-SHORT = {"drc-c": "C level", "drc-python": "Python API", "drc-wasmgc": "wasmgc",
+SHORT = {"drc-c": "C level", "drc-python": "Python API", "wasmgc": "wasmgc",
          "c-arena": "C arena", "c-malloc": "C malloc", "v8": "V8", "wasmtime": "Wasmtime",
          "wasmtime-pulley": "Wasmtime Pulley", "cpython": "CPython __slots__"}
 
@@ -550,7 +549,7 @@ RATIO_BUDGETS = (
     RatioBudget("array-churn", "drc-python", "cpython", 1.5),
 )
 #: The reference interpreter's budget, checked when it runs (it is an optional driver).
-WASMGC_BUDGETS = tuple(RatioBudget(w, "drc-wasmgc", "wasmtime-pulley", 1.0)
+WASMGC_BUDGETS = tuple(RatioBudget(w, "wasmgc", "wasmtime-pulley", 1.0)
                        for w in ("binary-trees", "list-churn", "array-churn"))
 #: Heap bytes one {ref, ref} struct takes.
 NODE_BYTES = 32
@@ -607,7 +606,7 @@ def budgets(records: list[dict[str, Any]], ratio_list: list[dict[str, Any]] | No
         ratio_list = ratios(records, list(dict.fromkeys(r["workload"] for r in records)))
     ran = set(r["workload"] for r in records)
     out: list[dict[str, Any]] = []
-    wasmgc_ran = any(r["driver"] == "drc-wasmgc" and r["status"] == "ok" for r in records)
+    wasmgc_ran = any(r["driver"] == "wasmgc" and r["status"] == "ok" for r in records)
     for b in RATIO_BUDGETS + (WASMGC_BUDGETS if wasmgc_ran else ()):
         if b.workload not in ran:
             continue
