@@ -152,3 +152,12 @@ def test_cli_rejects_bad_arguments(argv):
     with pytest.raises(SystemExit) as exc:
         cli_main(argv)
     assert exc.value.code == 2
+
+
+def test_wasmgc_driver_is_skipped_with_a_reason_when_missing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wasmgc", None)
+    ready, skipped = harness.prepare(["wasmgc"], tmp_path, tmp_path, lambda _: None)
+    assert ready == []
+    assert "examples/wasmgc" in skipped["wasmgc"]
+    assert harness.LABELS["wasmgc"] == "drc, Wasm interpreter (wasmgc)"
+    assert "wasmgc" in harness.DRIVER_ORDER and "wasmgc" in harness.DRC_DRIVERS

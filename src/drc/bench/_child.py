@@ -51,6 +51,22 @@ def run_wasmtime(workload: str, size: int, wasm_dir: Path) -> tuple[float, int]:
     return time.perf_counter() - start, int(result)
 
 
+def run_wasmgc(workload: str, size: int, wasm_dir: Path) -> tuple[float, int, dict[str, Any]]:
+    import wasmgc  # type: ignore[import-not-found, unused-ignore]
+
+    engine = wasmgc.Engine()
+    module = wasmgc.Module(engine, (wasm_dir / "workloads.wasm").read_bytes())
+    inst = module.instantiate()
+    rounds = WORKLOADS[workload].rounds
+    args = [size] if workload == "binary-trees" else [size, rounds]
+    start = time.perf_counter()
+    (result,) = inst.invoke(workload.replace("-", "_"), args)
+    seconds = time.perf_counter() - start
+    stats = engine.heap.stats()
+    return seconds, int(result), {"collections": stats["collections"],
+                                  "heap_capacity": stats["capacity"]}
+
+
 def run_drc_c(workload: str, size: int, driver_dir: Path) -> tuple[float, int, dict[str, Any]]:
     sys.path.insert(0, str(driver_dir))
     import drc_driver  # type: ignore[import-not-found]
@@ -67,6 +83,8 @@ def main(argv: list[str]) -> int:
         seconds, checksum = run_cpython(workload, size)
     elif driver == "wasmtime":
         seconds, checksum = run_wasmtime(workload, size, Path(wasm_dir))
+    elif driver == "wasmgc":
+        seconds, checksum, extras = run_wasmgc(workload, size, Path(wasm_dir))
     elif driver == "drc-python":
         from drc.bench.drivers import run
 

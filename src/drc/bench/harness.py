@@ -27,11 +27,13 @@ from typing import Any
 from drc.bench import workloads as W
 
 #: The drc drivers, then the peers, in table order.
-DRIVER_ORDER = ("drc-c", "drc-python", "c-arena", "c-malloc", "v8", "wasmtime", "cpython")
-DRC_DRIVERS = ("drc-c", "drc-python")
+DRIVER_ORDER = ("drc-c", "drc-python", "wasmgc", "c-arena", "c-malloc", "v8", "wasmtime",
+                "cpython")
+DRC_DRIVERS = ("drc-c", "drc-python", "wasmgc")
 LABELS = {
     "drc-c": "drc, C level (cimport)",
     "drc-python": "drc, Python API",
+    "wasmgc": "drc, Wasm interpreter (wasmgc)",
     "c-arena": "C, arena per tree",
     "c-malloc": "C, malloc/free",
     "v8": "V8 (Node.js), Wasm GC",
@@ -39,6 +41,7 @@ LABELS = {
     "cpython": "CPython __slots__",
 }
 C_WORKLOADS = ("binary-trees",)
+WASM_WORKLOADS = ("binary-trees", "list-churn", "array-churn")
 
 
 class Skip(Exception):
@@ -224,6 +227,12 @@ def prepare(names: Iterable[str], work: Path, cache: Path,
                 driver = build_c_driver(assets, cache)
                 ready.append(Prepared(name, _child_command(child, "drc-c", "-", str(driver)),
                                       workloads=tuple(W.WORKLOADS)))
+            elif name == "wasmgc":
+                _require_wasmgc()
+                d = wasm_dir()
+                ready.append(Prepared(name, _child_command(child, "wasmgc", str(d)),
+                                      workloads=WASM_WORKLOADS,
+                                      why_not="wasmgc runs the Wasm GC workloads only"))
             elif name == "wasmtime":
                 d = wasm_dir()
                 ready.append(Prepared(name, _child_command(child, "wasmtime", str(d))))
@@ -273,6 +282,15 @@ def _require_heap() -> None:
 
     if not hasattr(drc, "Heap"):
         raise Skip("this drc has no Heap yet")
+
+
+def _require_wasmgc() -> None:
+    try:
+        import wasmgc  # noqa: F401
+    except ImportError as exc:
+        # VariantError (built against the other drc variant) is an ImportError too.
+        raise Skip(f"wasmgc is not usable here ({exc}); build it against this drc with "
+                   "`pip install --no-build-isolation examples/wasmgc`") from exc
 
 
 def _require_registry() -> None:
