@@ -268,6 +268,11 @@ def funcref_info(Heap h, uint32_t fid):
     return True, funcref_type(h, fid), funcref_target(h, fid)
 
 
+def funcref_type_of(Heap h, uint32_t fid):
+    """funcref_type without validating first (zeal checks the id)."""
+    return funcref_type(h, fid)
+
+
 def funcref_fits(Heap h, uint32_t fid, uint32_t func_type):
     """call_indirect's signature check."""
     return bool(funcref_is_subtype(h, fid, func_type))
