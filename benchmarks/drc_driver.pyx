@@ -73,6 +73,9 @@ cdef object _binary_trees(Heap h, const Layout* t, int size, sample, dict extras
     cdef int top = max_depth(size)
     cdef int depth, i, iterations, every
     cdef int64_t total = one_tree(h, t, top + 1)
+    # The stretch tree's nodes wait on a pending list (heap.pxd, "Pending frees"); free them
+    # so that the next tree's bytes are measured on their own.
+    h.finish_pending()
     before = _used(h)
     cdef gcref_t long_lived = bottom_up_tree(h, t, top)
     after = _used(h)
