@@ -557,7 +557,6 @@ cdef class Heap:
         cdef size_t g, p, i
         cdef gcref_t r
         cdef uint8_t bad
-        cdef ObjectHeader* hdr
         if size > self.max_size - GRANULE:
             with gil:
                 raise OutOfHeapError(f"cannot allocate {size} bytes: larger than the heap's "

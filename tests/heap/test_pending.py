@@ -5,8 +5,8 @@ with its fields unread, and the next allocation of that size reuses the block (h
 from __future__ import annotations
 
 import pytest
-import registry as R
 
+import registry as R
 from drc import HeapCorruptionError, InvalidRefError
 
 
