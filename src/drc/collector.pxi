@@ -265,6 +265,10 @@ cdef int finish_collection(Heap h, double started) except -1 nogil:
     h.policy.last_gc_end = now
     h.gc_seconds += now - started
     record_event(h, EVENT_COLLECT)
+    # Function-table entries nothing refers to any more (funcref.pxi), once the table has
+    # doubled since the last reclaim: amortized O(1) per entry, nothing on the hot paths.
+    if h.fn_live >= h.fn_reclaim_at:
+        fn_reclaim(h)
     return 0
 
 
@@ -594,6 +598,25 @@ def _should_collect_first(policy, need, capacity, last_live, *, last_gc_seconds=
     s.last_gc_seconds = last_gc_seconds
     s.last_gc_end = 1000.0 if since_last_gc else 0.0
     return bool(should_collect_first(&s, need, capacity, 1000.0 + since_last_gc))
+
+
+def _oasr_trigger(policy, min_trigger, len_after_last_gc):
+    """The OASR trigger rule, for tests: the list length at which a collection becomes due,
+    given the adaptive floor `min_trigger` and the list length after the last collection."""
+    cdef PolicyState s
+    s.policy = policy_code(policy)
+    s.min_trigger = min_trigger
+    return oasr_trigger(&s, len_after_last_gc)
+
+
+def _learn_from_collection(policy, min_trigger, gc_seconds, mutator_seconds):
+    """The adaptive floor's update rule, for tests: the floor after a collection that took
+    `gc_seconds` following `mutator_seconds` of mutator time."""
+    cdef PolicyState s
+    s.policy = policy_code(policy)
+    s.min_trigger = min_trigger
+    learn_from_collection(&s, gc_seconds, mutator_seconds)
+    return s.min_trigger
 
 
 # ==== Automatic collection from the allocation slow path ====================================
