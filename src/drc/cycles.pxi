@@ -21,7 +21,8 @@
 # gc_ref_offsets and ref-array elements): null, i31 and funcref values are not edges.
 #
 # The pass must not run while objects are being freed: a block the cascade has queued still
-# has its start bit and holds counts on its children that are not yet given back.
+# has its start bit and holds counts on its children that are not yet given back. For the
+# same reason it first frees the objects C-level drops left pending (heap.pxd).
 
 cdef extern from *:
     """
@@ -257,6 +258,12 @@ cdef int cycle_pass(Heap h, bint required) except -1 nogil:
     # collection of its own.
     h.collecting = True
     try:
+        # Objects C-level drops left pending are dead but still own their children's counts:
+        # free them first, so that every block with a start bit is live (heap.pxd, "Pending
+        # frees"). A sweep has just done this; C code may have run since.
+        h.free_pending()
+        objects_before = h.objects_freed
+        bytes_before = h.bytes_freed
         zeal_phase_check(h, b"before the cycle pass")
         if not cycle_pass_setup(h, &cp):
             cycle_pass_teardown(&cp)
