@@ -1,6 +1,8 @@
 """The build variant and the compiled object layout."""
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,20 +10,48 @@ from pathlib import Path
 import pytest
 
 import drc
-from drc import build
+import registry as R
+from drc import Heap, build
 
 
-def test_variant_matches_the_env():
-    expected = os.environ.get("DRC_EXPECT_ZEAL")
-    if expected is None:
-        pytest.skip("not run by tox: no expected variant")
-    assert drc.ZEAL is (expected == "1")
+def test_a_run_that_expects_the_other_variant_refuses_to_start(tmp_path):
+    # conftest's guard: an env that installed the wrong variant must not report green.
+    (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+    shutil.copy(Path(__file__).parent / "conftest.py", tmp_path / "conftest.py")
+    env = {**os.environ, "DRC_EXPECT_ZEAL": "0" if drc.ZEAL else "1"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(tmp_path)], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
+    assert f"reports ZEAL={drc.ZEAL}" in proc.stderr
+    env["DRC_EXPECT_ZEAL"] = "1" if drc.ZEAL else "0"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(tmp_path)], capture_output=True, text=True, env=env,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_zeal_is_a_bool_from_the_compiled_module():
-    assert type(drc.ZEAL) is bool
-    assert drc.ZEAL is build.ZEAL
-    assert build.info()["variant"] == ("gc_zeal" if drc.ZEAL else "release")
+def test_the_zeal_flag_says_what_the_compiled_heap_does(reg):
+    # drc.ZEAL comes from drc.build, the heap from another extension module: a mixed or
+    # stale build would let them disagree. Only the zeal heap poisons freed memory and
+    # forces collections.
+    t = reg.register_type(R.SubType(R.StructType([R.FieldType(R.I32, True)] * 4)))
+    heap = Heap(reg)
+    a = heap.struct_new(t.index, [0x01020304] * 4)
+    after = heap.struct_new(t.index, [0] * 4)           # so the freed block stays a block
+    raw = a.raw
+    a.close()
+    with memoryview(heap) as m:
+        payload = bytes(m[raw + 24:raw + 40])
+    assert (payload == bytes([build.POISON]) * 16) is drc.ZEAL, payload.hex()
+    if drc.ZEAL:
+        heap.set_zeal_collect_every(2)
+    else:
+        with pytest.raises(RuntimeError, match="gc_zeal build"):
+            heap.set_zeal_collect_every(2)
+    after.close()
+    heap.close()
+    t.close()
 
 
 def test_installed_config_header_agrees_with_the_module():
@@ -70,10 +100,20 @@ def test_cli_info_reports_the_variant():
     assert "ref_count    at offset 8" in out
 
 
+COMMANDS = ("info", "types", "bench", "fuzz")
+
+
 def test_cli_help_lists_commands():
     out = subprocess.run([sys.executable, "-m", "drc", "--help"], capture_output=True,
                          text=True, check=True).stdout
-    assert "info" in out
+    # Each command on its own line with its summary, and each has its own --help.
+    listed = re.findall(r"^ {4}(\w+) +\S", out, re.MULTILINE)
+    assert listed == list(COMMANDS), out
+    for command in COMMANDS:
+        proc = subprocess.run([sys.executable, "-m", "drc", command, "--help"],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith(f"usage: python -m drc {command}"), proc.stdout
 
 
 def test_cli_without_command_fails_with_usage():

@@ -606,6 +606,25 @@ def _should_collect_first(policy, need, capacity, last_live, *, last_gc_seconds=
     return bool(should_collect_first(&s, need, capacity, 1000.0 + since_last_gc))
 
 
+def _oasr_trigger(policy, min_trigger, len_after_last_gc):
+    """The OASR trigger rule, for tests: the list length at which a collection becomes due,
+    given the adaptive floor `min_trigger` and the list length after the last collection."""
+    cdef PolicyState s
+    s.policy = policy_code(policy)
+    s.min_trigger = min_trigger
+    return oasr_trigger(&s, len_after_last_gc)
+
+
+def _learn_from_collection(policy, min_trigger, gc_seconds, mutator_seconds):
+    """The adaptive floor's update rule, for tests: the floor after a collection that took
+    `gc_seconds` following `mutator_seconds` of mutator time."""
+    cdef PolicyState s
+    s.policy = policy_code(policy)
+    s.min_trigger = min_trigger
+    learn_from_collection(&s, gc_seconds, mutator_seconds)
+    return s.min_trigger
+
+
 # ==== Automatic collection from the allocation slow path ====================================
 
 cdef bint can_auto_collect(Heap h) noexcept nogil:

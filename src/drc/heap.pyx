@@ -1446,7 +1446,8 @@ cdef class Heap:
         self.type_record(type_index)
 
     def stats(self):
-        """A dict of sizes (bytes) and counters."""
+        """A dict of sizes (bytes), counters and the collection policy's state (the keys
+        are listed in docs/collector.md)."""
         self.check_open()
         usable = (self.fl.end - 1) * GRANULE if self.fl.end else 0
         nfree = self.fl.free_granules * GRANULE
@@ -1471,6 +1472,7 @@ cdef class Heap:
             "bytes_freed_by_sweeps": self.bytes_freed_by_sweeps,
             "oasr_len_after_last_gc": self.oasr_len_after_last_gc,
             "oasr_trigger": self.oasr_trigger,
+            "oasr_trigger_floor": oasr_trigger(&self.policy, 0),
             "last_live_bytes": self.policy.last_live_bytes,
             "gc_seconds": self.gc_seconds,
             "growth_policy": _POLICY_NAMES[self.policy.policy],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import struct
+import time
 import weakref
 
 import pytest
@@ -331,6 +332,9 @@ def test_adaptive_policy_is_bounded_too(reg, types):
     # It may grow past the minimum GC heap to amortize collections, but no further than the
     # adaptive cap of the small live set.
     assert heap.stats()["capacity"] <= 8 * heap.stats()["min_gc_heap"]
+    # A heap that never collected would fit too (100,000 small structs need about 3 MiB).
+    assert heap.stats()["collections"] > 0
+    assert live(heap) <= heap.stats()["oasr_trigger"] + 1
     heap.set_root_provider(None)
     heap.collect(stack_roots=[])
     heap.close()
@@ -370,6 +374,119 @@ def test_a_due_collection_runs_at_the_next_allocation(heap, types):
     assert heap.stats()["collections"] == 1 and live(heap) == 1
     keep.close()
     heap.set_root_provider(None)
+
+
+@pytest.mark.parametrize("policy", ["adaptive", "wasmtime"])
+def test_oasr_trigger_is_twice_the_length_after_the_last_collection(reg, types, policy):
+    # 5,000 roots survive on the list: 10,000 is above any floor (at most 8,192).
+    heap = Heap(reg, growth_policy=policy)
+    t = types.struct(R.I32)
+    roots = [expose_and_drop(heap, heap.struct_new(t, [i])) for i in range(5000)]
+    heap.collect(stack_roots=roots)
+    s = heap.stats()
+    assert s["oasr_len_after_last_gc"] == 5000 and s["oasr_trigger"] == 10_000
+    for i in range(4999):
+        expose_and_drop(heap, heap.struct_new(t, [i]))
+    assert not heap.collection_due
+    expose_and_drop(heap, heap.struct_new(t, [0]))
+    assert heap.collection_due and heap.stats()["oasr_len"] == 10_000
+    heap.collect(stack_roots=[])
+    assert heap.stats()["oasr_trigger"] == heap.stats()["oasr_trigger_floor"]
+    assert live(heap) == 0
+    heap.close()
+
+
+@pytest.mark.parametrize("policy, floor, len_after, trigger", [
+    ("adaptive", 1024, 0, 1024),
+    ("adaptive", 1024, 600, 1200),
+    ("adaptive", 4096, 1000, 4096),         # the learned floor wins over 2 x 1000
+    ("adaptive", 4096, 3000, 6000),
+    ("adaptive", 0, 100, 1024),             # never below Wasmtime's 1024
+    ("wasmtime", 4096, 1000, 2000),         # Wasmtime's rule ignores a learned floor
+    ("wasmtime", 8192, 0, 1024),
+])
+def test_oasr_trigger_rule(policy, floor, len_after, trigger):
+    assert drc.heap._oasr_trigger(policy, floor, len_after) == trigger
+
+
+@pytest.mark.parametrize("floor, gc_seconds, mutator_seconds, after", [
+    (1024, 0.02, 0.1, 2048),    # over the 10 % budget: double
+    (4096, 2.0, 1.0, 8192),
+    (8192, 2.0, 1.0, 8192),     # capped at 8,192
+    (1024, 1.0, 10.0, 1024),    # exactly 10 %: not over
+    (4096, 1.0, 10.0, 4096),    # between a quarter of the budget and the budget: keep
+    (4096, 1.0, 40.0, 4096),    # exactly a quarter: not under
+    (4096, 1.0, 40.5, 2048),    # under a quarter of the budget: halve
+    (8192, 0.0, 1.0, 4096),
+    (1024, 0.0, 1.0, 1024),     # never below 1024
+    (0, 1.0, 10.0, 1024),       # an unset floor starts at 1024
+])
+def test_adaptive_trigger_floor_doubles_halves_and_is_capped(floor, gc_seconds,
+                                                             mutator_seconds, after):
+    learn = drc.heap._learn_from_collection
+    assert learn("adaptive", floor, gc_seconds, mutator_seconds) == after
+    # Wasmtime's rule does not learn.
+    assert learn("wasmtime", floor, gc_seconds, mutator_seconds) == floor
+
+
+def collect_with_slow_roots(heap, seconds):
+    """A collection whose root provider takes `seconds`: far over the 10 % time budget when
+    the mutator ran only briefly since the last one."""
+    def slow():
+        time.sleep(seconds)
+        return []
+    heap.set_root_provider(slow)
+    try:
+        heap.collect()
+    finally:
+        heap.set_root_provider(None)
+
+
+def test_slow_collections_raise_the_floor_to_the_cap_and_fast_ones_lower_it(reg, types):
+    heap = Heap(reg)
+    assert heap.stats()["oasr_trigger_floor"] == 1024
+    floors = []
+    for _ in range(10):
+        collect_with_slow_roots(heap, 0.02)
+        floors.append(heap.stats()["oasr_trigger_floor"])
+        if floors[-1] == 8192:
+            break
+    # Each slow collection doubles the floor (a preempted mutator could skip a step, never
+    # lower it), up to the cap.
+    assert floors[-1] == 8192 and floors == sorted(floors), floors
+    collect_with_slow_roots(heap, 0.02)
+    assert heap.stats()["oasr_trigger_floor"] == 8192
+    assert heap.stats()["oasr_trigger"] == 8192
+    floors = []
+    for _ in range(10):
+        time.sleep(0.1)                     # mutator time, with cheap collections
+        heap.collect(stack_roots=[])
+        floors.append(heap.stats()["oasr_trigger_floor"])
+        if floors[-1] == 1024:
+            break
+    assert floors[-1] == 1024 and floors == sorted(floors, reverse=True), floors
+    heap.close()
+
+
+def test_changing_the_growth_policy_recomputes_the_trigger(reg, types):
+    heap = Heap(reg)
+    for _ in range(10):
+        collect_with_slow_roots(heap, 0.02)
+        if heap.stats()["oasr_trigger_floor"] == 8192:
+            break
+    assert heap.stats()["oasr_trigger"] == 8192
+    t = types.struct(R.I32)
+    for i in range(2000):
+        expose_and_drop(heap, heap.struct_new(t, [i]))
+    assert not heap.collection_due
+    heap.growth_policy = "wasmtime"
+    assert heap.stats()["oasr_trigger"] == heap.stats()["oasr_trigger_floor"] == 1024
+    expose_and_drop(heap, heap.struct_new(t, [0]))
+    assert heap.collection_due                 # 2001 >= 1024 under Wasmtime's rule
+    heap.collect(stack_roots=[])
+    heap.growth_policy = "adaptive"            # the learned floor is back
+    assert heap.stats()["oasr_trigger"] == heap.stats()["oasr_trigger_floor"] == 8192
+    heap.close()
 
 
 def test_array_copy_keeps_both_arrays_alive_across_a_collection_mid_loop(heap, types):

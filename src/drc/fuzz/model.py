@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import registry as R
-from drc import I31, DrcError, Heap, NoGcScopeError, OutOfHeapError
+from drc import I31, DrcError, Heap, InvalidRefError, NoGcScopeError, OutOfHeapError
 from drc.build import ZEAL
 from drc.fuzz.ops import NAMES, Op, describe
 
@@ -71,6 +71,11 @@ class Payload:
 
 # Values in the model: None, ("i31", v), or an object id (int).
 I31_TAG = "i31"
+
+# Object kinds, as the wrong calls of `op_bad_call` see them.
+ARRAY_KINDS = ("arr", "iarr")
+STRUCT_KINDS = ("node", "box", "dyn")
+BAD_CALL_KINDS = ARRAY_KINDS + STRUCT_KINDS + ("ext",)
 
 
 @dataclass
@@ -813,51 +818,87 @@ class Executor:
 
     # ---- wrong calls ----------------------------------------------------------------------
 
-    def op_bad_call(self, a, b, c):
+    def bad_calls(self, a, b, c) -> list[tuple[str, Any, type[BaseException]]]:
+        """The wrong calls `op_bad_call` picks from, in a fixed order (the corpus depends on
+        it): ``(what, call, the exception class it must raise)``. A call that needs a
+        handle of some kind is None when no such handle exists; the expected class of a
+        call on a handle follows from the handle's kind (an index out of range is an
+        IndexError on the right kind, an InvalidRefError on the wrong one)."""
         heap = self.heap
-        h, oid = self._handle(b)
-        calls = [
-            (lambda: heap.struct_new(self.t_node, (None,)), (ValueError, TypeError)),
-            (lambda: heap.struct_new(1 << 30, ()), (LookupError, ValueError, OverflowError)),
-            (lambda: heap.array_new(self.t_iarr, -1, 0), (ValueError, OverflowError)),
-            (lambda: heap.array_new(self.t_iarr, 1 << 40, 0),
-             (ValueError, OverflowError, MemoryError)),
-            (lambda: heap.array_new(self.t_iarr, 1, "x"), (TypeError,)),
-            (lambda: heap.from_raw(b * 16 + 8), (ValueError,)),
-            (lambda: heap.from_raw(-1), (OverflowError, ValueError)),
-            (lambda: heap.collect(stack_roots=[c * 16 + 16 + (1 << 24)]), (ValueError,)),
-            (lambda: heap.collect(stack_roots="abc"), (TypeError,)),
-            (lambda: heap.array_get(h, 1 << 20), (IndexError, ValueError, TypeError)),
-            (lambda: heap.struct_get(h, 99), (IndexError, ValueError, TypeError)),
-            (lambda: heap.struct_set(h, 0, object()), (TypeError, ValueError)),
-            (lambda: heap.array_copy(h, 0, h, 0, 1 << 20), (IndexError, ValueError, TypeError)),
-            (lambda: heap.externref_data(h), (ValueError, TypeError)),
-            (lambda: heap.ref_test(h, "anyref"), (TypeError,)),
-            (lambda: self.reg.get(1 << 30), (LookupError, ValueError, OverflowError)),
-            (lambda: self.reg.register_module([R.SubType(R.StructType([]), supertype=5)]),
-             (ValueError,)),
-            (lambda: self.reg.register_wasm(b"\0asm\x01\0\0\0\x01\x05" + bytes([a & 0xFF])),
-             (ValueError,)),
+        h, oid = self._handle(b, BAD_CALL_KINDS)
+        kind = self.objs[oid].kind if oid is not None else None
+        other, _ = self._handle(b, tuple(k for k in BAD_CALL_KINDS if k != "ext"))
+        on_array = IndexError if kind in ARRAY_KINDS else InvalidRefError
+        on_struct = IndexError if kind in STRUCT_KINDS else InvalidRefError
+        set_struct = TypeError if kind in STRUCT_KINDS else InvalidRefError
+
+        def with_handle(call, handle=h):
+            return None if handle is None else call
+
+        return [
+            ("struct_new with too few values",
+             lambda: heap.struct_new(self.t_node, (None,)), TypeError),
+            ("struct_new of an unregistered type",
+             lambda: heap.struct_new(1 << 30, ()), R.UnknownTypeError),
+            ("array_new of length -1", lambda: heap.array_new(self.t_iarr, -1, 0), OverflowError),
+            ("array_new of length 2**40",
+             lambda: heap.array_new(self.t_iarr, 1 << 40, 0), OverflowError),
+            ("array_new of i32s with a str", lambda: heap.array_new(self.t_iarr, 1, "x"),
+             TypeError),
+            ("from_raw of a misaligned offset", lambda: heap.from_raw(b * 16 + 8),
+             InvalidRefError),
+            ("from_raw(-1)", lambda: heap.from_raw(-1), OverflowError),
+            ("collect with a root past the heap",
+             lambda: heap.collect(stack_roots=[c * 16 + 16 + (1 << 24)]), InvalidRefError),
+            ("collect with a str of roots", lambda: heap.collect(stack_roots="abc"), TypeError),
+            (f"array_get past the end of a {kind}",
+             with_handle(lambda: heap.array_get(h, 0xFFFFFFFF)), on_array),
+            (f"struct_get of field 99 of a {kind}",
+             with_handle(lambda: heap.struct_get(h, 99)), on_struct),
+            (f"struct_set of an object() into a {kind}",
+             with_handle(lambda: heap.struct_set(h, 0, object())), set_struct),
+            (f"array_copy past the end of a {kind}",
+             with_handle(lambda: heap.array_copy(h, 0, h, 0, 0xFFFFFFFF)), on_array),
+            ("externref_data of a non-externref",
+             with_handle(lambda: heap.externref_data(other), other), InvalidRefError),
+            ("ref_test against a str", with_handle(lambda: heap.ref_test(h, "anyref")),
+             TypeError),
+            ("registry get of an unregistered index", lambda: self.reg.get(1 << 30),
+             R.UnknownTypeError),
+            ("register_module with a forward supertype",
+             lambda: self.reg.register_module([R.SubType(R.StructType([]), supertype=5)]),
+             R.InvalidTypeError),
+            ("register_wasm of a truncated type section",
+             lambda: self.reg.register_wasm(b"\0asm\x01\0\0\0\x01\x05" + bytes([a & 0xFF])),
+             R.MalformedWasmError),
         ]
-        call, expected = calls[a % len(calls)]
-        if h is None and a % len(calls) in range(9, 15):
+
+    def op_bad_call(self, a, b, c):
+        calls = self.bad_calls(a, b, c)
+        n = a % len(calls)
+        what, call, expected = calls[n]
+        if call is None:
             return
-        if self.inc is not None and a % len(calls) in (7, 8):
+        if self.inc is not None and n in (7, 8):
             return      # refused for the collection under way before the roots are read
+        heap = self.heap
         before = heap.stats()
         reg_before = len(self.reg)
         try:
             call()
         except expected:
             pass
-        except Exception as e:  # noqa: BLE001
-            # Some of these are fine for some kinds (e.g. externref_data of an externref).
-            self._check(False, f"bad call #{a % len(calls)} raised {type(e).__name__}: {e}")
+        except Exception as e:  # noqa: BLE001 - any other class is a finding
+            self._check(False, f"bad call #{n} ({what}) raised {type(e).__name__}, expected "
+                               f"{expected.__name__}: {e}")
+        else:
+            self._check(False, f"bad call #{n} ({what}) raised nothing, expected "
+                               f"{expected.__name__}")
         after = heap.stats()
         for k in ("live_objects", "oasr_len", "host_data_live", "collections", "used_bytes"):
-            self._check(before[k] == after[k], f"bad call #{a % len(calls)} changed {k}: "
+            self._check(before[k] == after[k], f"bad call #{n} ({what}) changed {k}: "
                                                f"{before[k]} -> {after[k]}")
-        self._check(len(self.reg) == reg_before, "a bad call changed the registry")
+        self._check(len(self.reg) == reg_before, f"bad call #{n} ({what}) changed the registry")
 
     def op_verify(self, a, b, c):
         self.deep_check()
