@@ -1650,7 +1650,7 @@ cdef class Heap:
             fid = self.funcref_intern_object(<uint32_t>t, target)
         except (TypeError, UnknownTypeError) as e:
             raise type(e)(f"funcref_new: {e}") from None
-        f = FuncRef.__new__(FuncRef)
+        f = FuncRef.__new__(FuncRef, _PRIVATE)
         f.heap = self
         f.raw = fid
         return f

@@ -48,6 +48,12 @@ CALLS = {
     "type_of": lambda h, w: h.type_of(w["n"]),
     "use_type": lambda h, w: h.use_type(w["node"]),
     "verify": lambda h, w: h.verify(),
+    "array_new_data": lambda h, w: h.array_new_data(w["iarr"], b"\1\0\0\0", 0, 1),
+    "array_init_data": lambda h, w: h.array_init_data(w["ia"], 0, b"\1\0\0\0", 0, 1),
+    "funcref_new": lambda h, w: h.funcref_new(w["func"], "target"),
+    "reclaim_funcrefs": lambda h, w: h.reclaim_funcrefs(),
+    "extern_convert_any": lambda h, w: h.extern_convert_any(w["n"]),
+    "any_convert_extern": lambda h, w: h.any_convert_extern(w["n"]),
     "memoryview": lambda h, w: memoryview(h),
 }
 
@@ -74,10 +80,13 @@ def world(reg):
     coll = reg.register_module([R.RecGroup([
         R.SubType(R.StructType([R.FieldType(R.RefType(R.ANY), True), R.FieldType(R.I32, True)])),
         R.SubType(R.ArrayType(R.FieldType(R.RefType(R.ANY), True))),
+        R.SubType(R.ArrayType(R.FieldType(R.I32, True))),
+        R.SubType(R.FuncType([R.I32])),
     ])])
-    node, arr = coll.shared_types
+    node, arr, iarr, func = coll.shared_types
     h = Heap(reg)
-    w = dict(coll=coll, node=node, arr=arr, heap=h)
+    w = dict(coll=coll, node=node, arr=arr, iarr=iarr, func=func, heap=h)
+    w["ia"] = h.array_new(iarr, 2, 0)
     w["n"] = h.struct_new(node, [None, 1])
     w["a"] = h.array_new(arr, 3)
     w["e"] = h.externref_new("x")

@@ -66,13 +66,15 @@ class World:
             R.SubType(R.StructType([R.FieldType(R.RefType(R.ANY), True),
                                     R.FieldType(R.I32, True)])),
             R.SubType(R.ArrayType(R.FieldType(R.RefType(R.ANY), True))),
+            R.SubType(R.FuncType([R.I32])),
         ])])
-        self.node, self.arr = self.coll.shared_types
+        self.node, self.arr, self.func = self.coll.shared_types
         self.rt = self.reg.register_type(R.SubType(R.StructType([R.FieldType(R.I64)])))
         self.heap = drc.heap.Heap(self.reg, max_size=1 << 22)
         self.n = self.heap.struct_new(self.node, [None, 7])
         self.a = self.heap.array_new(self.arr, 3, self.n)
         self.e = self.heap.externref_new("payload")
+        self.f = self.heap.funcref_new(self.func, "target")
 
     def check(self) -> None:
         gc.collect()
@@ -96,6 +98,7 @@ CLASSES: dict[str, dict[str, Any]] = {
         kind="other", make=lambda w: drc.heap.I31(5),
         # I31 has no state beyond its value: __new__ makes I31(0), a valid value.
         new_gives=lambda x: x == drc.heap.I31(0)),
+    "drc.heap.FuncRef": dict(kind="refused", make=lambda w: w.f),
     "drc.heap.Collection": dict(kind="refused", make=lambda w: w.heap.gc(stack_roots=[])),
     "drc.heap.CollectionReport": dict(kind="refused",
                                       make=lambda w: w.heap.collect(stack_roots=[])),

@@ -197,6 +197,7 @@ for i, (code, exc) in enumerate([
     ("drc_mod.heap.NoGcScope(None).__enter__()", TypeError),
     ("drc_mod.heap.GuestScope(None).__exit__()", TypeError),
     ("drc_mod.heap.NoGcScope(heap)", TypeError),
+    ("repr(drc_mod.FuncRef.__new__(drc_mod.FuncRef))", TypeError),
     ("drc_mod.Collection.__new__(drc_mod.Collection).collect_increment()", TypeError),
 ]):
     case(f"refs-{i}", code, exc)
