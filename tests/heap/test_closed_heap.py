@@ -48,6 +48,8 @@ CALLS = {
     "type_of": lambda h, w: h.type_of(w["n"]),
     "use_type": lambda h, w: h.use_type(w["node"]),
     "verify": lambda h, w: h.verify(),
+    "finish_pending": lambda h, w: h.finish_pending(),
+    "_drop_deferred": lambda h, w: h._drop_deferred(w["n"]),
     "array_new_data": lambda h, w: h.array_new_data(w["iarr"], b"\1\0\0\0", 0, 1),
     "array_init_data": lambda h, w: h.array_init_data(w["ia"], 0, b"\1\0\0\0", 0, 1),
     "funcref_new": lambda h, w: h.funcref_new(w["func"], "target"),
@@ -93,7 +95,7 @@ def world(reg):
     w["raw"] = h.expose(w["n"])
     # Every call works before the close (so the ValueError below is the close's doing).
     for name, call in CALLS.items():
-        if name in ("exit_guest", "set_zeal_collect_every") or (name == "memoryview"):
+        if name in ("exit_guest", "set_zeal_collect_every", "memoryview", "_drop_deferred"):
             continue
         result = call(h, w)
         if name == "gc":
