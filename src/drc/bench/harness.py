@@ -491,8 +491,9 @@ def paired_ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> list[float]:
 def ratios(records: list[dict[str, Any]], workloads: list[str]) -> list[dict[str, Any]]:
     """drc driver objects/s over each peer's, per workload and size (> 1: drc is faster).
 
-    ``ratio`` is the ratio of the medians; ``ratio_min`` / ``ratio_max`` are the extremes of
-    the per-repetition ratios (:func:`paired_ratios`): the spread the noise of this run gives.
+    ``ratio`` is the median of the per-repetition ratios (:func:`paired_ratios`) and
+    ``ratio_min`` / ``ratio_max`` their extremes: the spread the noise of this run gives.
+    ``ratio_of_medians`` is the ratio of the two drivers' median rates.
     """
     out = []
     ok = [r for r in records if r["status"] == "ok" and r["objects_per_second"]]
@@ -507,9 +508,11 @@ def ratios(records: list[dict[str, Any]], workloads: list[str]) -> list[dict[str
                     if peer == mine or peer not in here:
                         continue
                     pairs = paired_ratios(here[mine], here[peer])
-                    point = here[mine]["objects_per_second"] / here[peer]["objects_per_second"]
+                    medians = (here[mine]["objects_per_second"]
+                               / here[peer]["objects_per_second"])
+                    point = statistics.median(pairs) if pairs else medians
                     out.append({"workload": workload, "size": size, "driver": mine,
-                                "peer": peer, "ratio": point,
+                                "peer": peer, "ratio": point, "ratio_of_medians": medians,
                                 "ratio_min": min(pairs) if pairs else point,
                                 "ratio_max": max(pairs) if pairs else point,
                                 "pairs": len(pairs)})
