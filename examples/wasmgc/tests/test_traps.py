@@ -74,3 +74,37 @@ def test_wrong_argument_count_is_a_type_error(load):
         inst.invoke("div", [1])
     with pytest.raises(wasmgc.LinkError):
         inst.invoke("nope", [])
+
+
+def test_bad_raw_arguments_are_refused(load, engine):
+    inst = load("""(module (type $s (struct))
+      (func (export "id") (param anyref) (result anyref) (local.get 0))
+      (func (export "f") (param funcref) (result i32) (ref.is_null (local.get 0)))
+      (func (export "i") (param i32) (result i32) (local.get 0)))""")
+    with pytest.raises(ValueError, match="not null, an i31 or a live object"):
+        inst.invoke("id", [0x1230])
+    with pytest.raises(ValueError, match="not a funcref"):
+        inst.invoke("f", [77])
+    with pytest.raises(OverflowError):
+        inst.invoke("i", [1 << 32])
+    with pytest.raises(TypeError):
+        inst.invoke("i", ["1"])
+    assert inst.invoke("id", [(5 << 1) | 1]) == [(5 << 1) | 1]
+    assert engine.heap.guest_depth == 0
+
+
+def test_store_handles_are_checked(engine):
+    store = engine.store
+    with pytest.raises(ValueError, match="not an instance handle"):
+        store.set_func(12345, 0, 0)
+    with pytest.raises(ValueError, match="not a global handle"):
+        store.global_value(8)
+    with pytest.raises(ValueError, match="not a memory handle"):
+        store.memory_write(64, 0, b"x")
+    inst = store.new_instance(0, 0, 0, 1, 0)
+    with pytest.raises(IndexError):
+        store.set_data(inst, 0, b"abc")
+    store.set_elem(inst, 0, 1, False)
+    store.elem_push(inst, 0, 0)
+    with pytest.raises(IndexError, match="full"):
+        store.elem_push(inst, 0, 0)

@@ -200,8 +200,8 @@ class Instance:
         for i, fid in enumerate(funcs):
             store.set_func(inst, i, fid)
         for cf in module.funcs:
-            fid = store.add_function(cf.code, cf.nparams, cf.nresults, cf.nlocals,
-                                     cf.max_height, cf.type_index, cf.maps, inst)
+            fid = store.add_function(cf.code, "".join(cf.param_kinds), cf.nresults,
+                                     cf.nlocals, cf.max_height, cf.type_index, cf.maps, inst)
             store.set_func(inst, len(funcs), fid)
             funcs.append(fid)
         self.funcs = funcs
@@ -274,7 +274,7 @@ class Instance:
 
     def _eval(self, cf) -> int:
         store = self.module.engine.store
-        fid = store.add_function(cf.code, 0, 1, 0, cf.max_height, 0xFFFFFFFF, cf.maps,
+        fid = store.add_function(cf.code, "", 1, 0, cf.max_height, 0xFFFFFFFF, cf.maps,
                                  self.inst)
         return store.call(fid, [])[0]
 

@@ -87,6 +87,7 @@ cdef struct Segment:
     uint32_t* refs              # element segments
     const uint8_t* bytes        # data segments (owned by the module's Python bytes)
     uint32_t n                  # items or bytes; 0 once dropped
+    uint32_t cap                # element segments: items allocated
     uint8_t counted
 
 cdef struct Inst:
@@ -97,6 +98,10 @@ cdef struct Inst:
     Segment* elems
     Segment* datas
     uint32_t nfuncs
+    uint32_t nglobals
+    uint32_t ntables
+    uint32_t nelems
+    uint32_t ndatas
 
 cdef struct Frame:
     Func* f
@@ -245,6 +250,8 @@ cdef class Store:
     cdef Frame* frames
     cdef uint32_t depth
     cdef uint32_t max_depth
+    cdef dict handles                   # C record address -> "instance"/"global"/...
+    cdef list param_kinds               # func id -> its parameters' slot kinds
 
     def __cinit__(self, TypeRegistry registry not None, Heap heap not None):
         self.registry = registry
@@ -254,6 +261,8 @@ cdef class Store:
         self.hosts = []
         self.keep = []
         self.owned = []
+        self.handles = {}
+        self.param_kinds = []
         self.stack = <uint64_t*>calloc(STACK_SLOTS, 8)
         self.frames = <Frame*>calloc(MAX_DEPTH + 1, sizeof(Frame))
         if self.stack == NULL or self.frames == NULL:
@@ -296,11 +305,17 @@ cdef class Store:
 
     # ---- building --------------------------------------------------------------------
 
-    def add_function(self, code, uint32_t nparams, uint32_t nresults, uint32_t nlocals,
-                     uint32_t max_height, uint32_t type_index, list maps, size_t inst):
-        """Register a compiled function; returns its id."""
+    def add_function(self, code, str param_kinds not None, uint32_t nresults,
+                     uint32_t nlocals, uint32_t max_height, uint32_t type_index,
+                     list maps not None, size_t inst):
+        """Register a function compiled by wasmgc.compile; returns its id. The code and
+        stack maps are trusted: they come from the compiler, which validated the body."""
         cdef Func* f
         cdef Py_ssize_t i, n = len(code)
+        cdef uint32_t nparams = len(param_kinds)
+        cdef Inst* ip = self.inst_arg(inst)
+        if nlocals < nparams or max_height < nlocals:
+            raise ValueError("add_function: inconsistent frame sizes")
         f = <Func*>calloc(1, sizeof(Func))
         if f == NULL:
             raise MemoryError()
@@ -316,8 +331,8 @@ cdef class Store:
         f.max_height = max_height
         f.type_index = type_index
         f.host = -1
-        f.inst = <Inst*>inst
-        return self.push_func(f, maps)
+        f.inst = ip
+        return self.push_func(f, maps, param_kinds)
 
     def add_host_function(self, fn, uint32_t type_index, params, results):
         cdef Func* f = <Func*>calloc(1, sizeof(Func))
@@ -330,9 +345,9 @@ cdef class Store:
         f.type_index = type_index
         f.host = len(self.hosts)
         self.hosts.append((fn, tuple(params), tuple(results)))
-        return self.push_func(f, [])
+        return self.push_func(f, [], "".join(params))
 
-    cdef uint32_t push_func(self, Func* f, list maps) except? 0xFFFFFFFFULL:
+    cdef uint32_t push_func(self, Func* f, list maps, str kinds) except? 0xFFFFFFFFULL:
         cdef Func** grown
         if self.nfuncs == self.capfuncs:
             self.capfuncs = self.capfuncs * 2 + 16
@@ -350,6 +365,7 @@ cdef class Store:
         self.funcs[self.nfuncs] = f
         self.nfuncs += 1
         self.maps.append(maps)
+        self.param_kinds.append(kinds)
         return f.id
 
     def func_info(self, uint32_t fid):
@@ -362,46 +378,85 @@ cdef class Store:
             raise IndexError(f"no function {fid} in this store")
         return 0
 
+    # Instances, globals, tables and memories are C records owned by the store; Python sees
+    # them as opaque handles, each checked against the store's own list before use.
+
+    cdef Inst* inst_arg(self, size_t p) except NULL:
+        if self.handles.get(p) != "instance":
+            raise ValueError(f"{p:#x} is not an instance handle of this store")
+        return <Inst*>p
+
+    cdef Global* global_arg(self, size_t p) except NULL:
+        if self.handles.get(p) != "global":
+            raise ValueError(f"{p:#x} is not a global handle of this store")
+        return <Global*>p
+
+    cdef Table* table_arg(self, size_t p) except NULL:
+        if self.handles.get(p) != "table":
+            raise ValueError(f"{p:#x} is not a table handle of this store")
+        return <Table*>p
+
+    cdef Memory* memory_arg(self, size_t p) except NULL:
+        if self.handles.get(p) != "memory":
+            raise ValueError(f"{p:#x} is not a memory handle of this store")
+        return <Memory*>p
+
+    cdef int index_arg(self, uint32_t i, uint32_t n, str what) except -1:
+        if i >= n:
+            raise IndexError(f"{what} index {i} out of range (the instance has {n})")
+        return 0
+
     def new_instance(self, uint32_t nfuncs, uint32_t nglobals, uint32_t ntables,
                      uint32_t nelems, uint32_t ndatas):
         cdef Inst* inst = <Inst*>self.alloc(sizeof(Inst))
-        inst.funcs = <Func**>self.alloc(nfuncs * sizeof(Func*))
+        inst.funcs = <Func**>self.alloc(<size_t>nfuncs * sizeof(Func*))
         inst.nfuncs = nfuncs
-        inst.globals = <Global**>self.alloc(nglobals * sizeof(Global*))
-        inst.tables = <Table**>self.alloc(ntables * sizeof(Table*))
-        inst.elems = <Segment*>self.alloc(nelems * sizeof(Segment))
-        inst.datas = <Segment*>self.alloc(ndatas * sizeof(Segment))
+        inst.globals = <Global**>self.alloc(<size_t>nglobals * sizeof(Global*))
+        inst.nglobals = nglobals
+        inst.tables = <Table**>self.alloc(<size_t>ntables * sizeof(Table*))
+        inst.ntables = ntables
+        inst.elems = <Segment*>self.alloc(<size_t>nelems * sizeof(Segment))
+        inst.nelems = nelems
+        inst.datas = <Segment*>self.alloc(<size_t>ndatas * sizeof(Segment))
+        inst.ndatas = ndatas
+        self.handles[<size_t>inst] = "instance"
         return <size_t>inst
 
     def set_func(self, size_t inst, uint32_t i, uint32_t fid):
+        cdef Inst* p = self.inst_arg(inst)
+        self.index_arg(i, p.nfuncs, "function")
         self.check_func(fid)
-        (<Inst*>inst).funcs[i] = self.funcs[fid]
-
-    def set_code_instance(self, uint32_t fid, size_t inst):
-        self.check_func(fid)
-        self.funcs[fid].inst = <Inst*>inst
+        p.funcs[i] = self.funcs[fid]
 
     def new_global(self, bint counted, uint64_t value):
         """A global cell; a counted one takes a count on `value`."""
-        cdef Global* g = <Global*>self.alloc(sizeof(Global))
+        cdef Global* g
+        if counted:
+            self.check_ref(value)
+        g = <Global*>self.alloc(sizeof(Global))
         g.counted = counted
         g.value = value
         if counted:
-            self.check_ref(<uint32_t>value)
             inc(self.heap, <uint32_t>value)
+        self.handles[<size_t>g] = "global"
         return <size_t>g
 
     def set_global(self, size_t inst, uint32_t i, size_t g):
-        (<Inst*>inst).globals[i] = <Global*>g
+        cdef Inst* p = self.inst_arg(inst)
+        self.index_arg(i, p.nglobals, "global")
+        p.globals[i] = self.global_arg(g)
 
     def global_value(self, size_t g):
-        return (<Global*>g).value
+        return self.global_arg(g).value
 
     def new_table(self, uint32_t size, uint32_t maximum, bint counted, uint32_t init):
-        cdef Table* t = <Table*>self.alloc(sizeof(Table))
+        cdef Table* t
         cdef uint32_t i
         if size > 10000000:
             raise MemoryError("table too large")
+        if counted:
+            self.check_ref(init)
+        t = <Table*>self.alloc(sizeof(Table))
         t.elems = <uint32_t*>calloc(size if size else 1, 4)
         if t.elems == NULL:
             raise MemoryError()
@@ -409,78 +464,84 @@ cdef class Store:
         t.size = size
         t.max = maximum
         t.counted = counted
-        if counted:
-            self.check_ref(init)
         for i in range(size):
             t.elems[i] = init
             if counted:
                 inc(self.heap, init)
+        self.handles[<size_t>t] = "table"
         return <size_t>t
 
     def set_table(self, size_t inst, uint32_t i, size_t t):
-        (<Inst*>inst).tables[i] = <Table*>t
+        cdef Inst* p = self.inst_arg(inst)
+        self.index_arg(i, p.ntables, "table")
+        p.tables[i] = self.table_arg(t)
 
     def table_size(self, size_t t):
-        return (<Table*>t).size
+        return self.table_arg(t).size
 
     def table_max(self, size_t t):
-        return (<Table*>t).max
-
-    def table_set(self, size_t t, uint32_t i, uint32_t value):
-        cdef Table* tab = <Table*>t
-        if i >= tab.size:
-            trap("out of bounds table access")
-        if tab.counted:
-            self.check_ref(value)
-            inc(self.heap, value)
-            dec(self.heap, tab.elems[i])
-        tab.elems[i] = value
+        return self.table_arg(t).max
 
     def new_memory(self, uint32_t pages, uint32_t max_pages):
-        cdef Memory* m = <Memory*>self.alloc(sizeof(Memory))
+        cdef Memory* m
         if pages > 65536 or max_pages > 65536:
             raise MemoryError("memory too large")
+        m = <Memory*>self.alloc(sizeof(Memory))
         m.data = <uint8_t*>calloc(<size_t>pages * PAGE + 1, 1)
         if m.data == NULL:
             raise MemoryError()
         m.size = <uint64_t>pages * PAGE
         m.max_pages = max_pages
         self.owned.append(<size_t>m.data)
+        self.handles[<size_t>m] = "memory"
         return <size_t>m
 
     def set_memory(self, size_t inst, size_t m):
-        (<Inst*>inst).mem = <Memory*>m
+        self.inst_arg(inst).mem = self.memory_arg(m)
 
     def memory_pages(self, size_t m):
-        return (<Memory*>m).size // PAGE
+        return self.memory_arg(m).size // PAGE
 
     def memory_max(self, size_t m):
-        return (<Memory*>m).max_pages
+        return self.memory_arg(m).max_pages
 
-    def memory_write(self, size_t m, uint64_t offset, bytes data):
-        cdef Memory* mem = <Memory*>m
-        if offset + len(data) > mem.size:
+    def memory_write(self, size_t m, uint64_t offset, bytes data not None):
+        cdef Memory* mem = self.memory_arg(m)
+        if offset > mem.size or len(data) > mem.size - offset:
             trap("out of bounds memory access")
         memcpy(mem.data + offset, <const char*>data, len(data))
 
-    def set_data(self, size_t inst, uint32_t i, bytes data):
-        cdef Segment* s = &(<Inst*>inst).datas[i]
+    def set_data(self, size_t inst, uint32_t i, bytes data not None):
+        cdef Inst* p = self.inst_arg(inst)
+        self.index_arg(i, p.ndatas, "data segment")
+        cdef Segment* s = &p.datas[i]
         self.keep.append(data)
         s.bytes = <const uint8_t*><const char*>data
         s.n = len(data)
 
     def drop_data(self, size_t inst, uint32_t i):
-        (<Inst*>inst).datas[i].n = 0
+        cdef Inst* p = self.inst_arg(inst)
+        self.index_arg(i, p.ndatas, "data segment")
+        p.datas[i].n = 0
 
     def set_elem(self, size_t inst, uint32_t i, uint32_t n, bint counted):
-        cdef Segment* s = &(<Inst*>inst).elems[i]
-        s.refs = <uint32_t*>self.alloc(n * 4)
+        cdef Inst* p = self.inst_arg(inst)
+        self.index_arg(i, p.nelems, "element segment")
+        cdef Segment* s = &p.elems[i]
+        if s.refs != NULL:
+            raise ValueError(f"element segment {i} is already set")
+        s.refs = <uint32_t*>self.alloc(<size_t>n * 4)
         s.n = 0
+        s.cap = n
         s.counted = counted
 
     def elem_push(self, size_t inst, uint32_t i, uint32_t value):
         """Append an item; a counted segment takes a count."""
-        cdef Segment* s = &(<Inst*>inst).elems[i]
+        cdef Inst* p = self.inst_arg(inst)
+        self.index_arg(i, p.nelems, "element segment")
+        cdef Segment* s = &p.elems[i]
+        if s.n >= s.cap:
+            raise IndexError(f"element segment {i} is full ({s.cap} items)")
         if s.counted:
             self.check_ref(value)
             inc(self.heap, value)
@@ -488,15 +549,23 @@ cdef class Store:
         s.n += 1
 
     def drop_elem(self, size_t inst, uint32_t i):
-        self.elem_drop(&(<Inst*>inst).elems[i])
+        cdef Inst* p = self.inst_arg(inst)
+        self.index_arg(i, p.nelems, "element segment")
+        self.elem_drop(&p.elems[i])
 
     def table_init(self, size_t inst, uint32_t tab, uint32_t seg, uint32_t d, uint32_t s,
                    uint32_t n):
-        self.do_table_init(<Inst*>inst, tab, seg, d, s, n)
+        cdef Inst* p = self.inst_arg(inst)
+        self.index_arg(tab, p.ntables, "table")
+        self.index_arg(seg, p.nelems, "element segment")
+        if p.tables[tab] == NULL:
+            raise ValueError(f"table {tab} is not set")
+        self.do_table_init(p, tab, seg, d, s, n)
 
-    cdef int check_ref(self, uint32_t r) except -1:
-        if ref_is_object(r) and not self.heap.is_object(r):
-            raise ValueError(f"{r:#x} is not a live object of this heap")
+    cdef int check_ref(self, uint64_t r) except -1:
+        if r > 0xFFFFFFFFULL or (ref_is_object(<uint32_t>r) and
+                                 not self.heap.is_object(<uint32_t>r)):
+            raise ValueError(f"{r:#x} is not null, an i31 or a live object of this heap")
         return 0
 
     # ---- calls from the host ----------------------------------------------------------
@@ -518,6 +587,9 @@ cdef class Store:
             fp = self.stack
         if fp + f.nparams + 8 > self.stack_end:
             raise Exhaustion("call stack exhausted")
+        kinds = self.param_kinds[fid]
+        for i in range(f.nparams):
+            self.check_arg(args[i], kinds[i], i)
         for i in range(f.nparams):
             fp[i] = args[i]
         self.heap.guest_enter()
@@ -527,6 +599,21 @@ cdef class Store:
             self.depth = saved
             self.heap.guest_exit()
         return [fp[i] for i in range(f.nresults)]
+
+    cdef int check_arg(self, object v, str kind, uint32_t i) except -1:
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise TypeError(f"argument {i}: a raw slot is an int, not {type(v).__name__}")
+        if v < 0 or v > 0xFFFFFFFFFFFFFFFF:
+            raise OverflowError(f"argument {i}: {v} is not a u64 slot")
+        if kind in ("i", "f") and v > 0xFFFFFFFF:
+            raise OverflowError(f"argument {i}: {v} does not fit a 32-bit slot")
+        if kind == "r":
+            self.check_ref(v)
+        elif kind == "p" and v != 0 and (v > 0xFFFFFFFF or not self.heap.funcref_valid(v)):
+            raise ValueError(f"argument {i}: {v:#x} is not a funcref of this heap")
+        elif kind == "v" and v != 0:
+            raise ValueError(f"argument {i}: v128 arguments are not supported")
+        return 0
 
     def describe(self, uint64_t raw, str kind):
         """What a raw ref slot holds, for the script runner: ("null",), ("i31", value),
@@ -792,7 +879,11 @@ cdef class Store:
                         dec(h, tab.elems[i])
                     tab.elems[i] = r
                     pc += 2
-                elif 0x28 <= op <= 0x3E:                        # loads and stores
+                elif (op == 0x28 or op == 0x29 or op == 0x2A or op == 0x2B or op == 0x2C or
+                        op == 0x2D or op == 0x2E or op == 0x2F or op == 0x30 or op == 0x31 or
+                        op == 0x32 or op == 0x33 or op == 0x34 or op == 0x35 or op == 0x36 or
+                        op == 0x37 or op == 0x38 or op == 0x39 or op == 0x3A or op == 0x3B or
+                        op == 0x3C or op == 0x3D or op == 0x3E):  # loads, stores
                     if op <= 0x35:
                         ea = <uint32_t>sp[-1] + code[pc + 1]
                         n = _ACCESS_SIZE[op - 0x28]
@@ -872,15 +963,72 @@ cdef class Store:
                     else:
                         sp -= 1
                         pc += 4
-                elif 0x45 <= op <= 0xC4 or 0x200 <= op <= 0x207:
-                    sp = self.numeric(op, sp)
+                # The hottest numeric and GC instructions, inline.
+                elif op == 0x6A:                                # i32.add
+                    sp -= 1
+                    sp[-1] = <uint32_t>(sp[-1] + sp[0])
                     pc += 1
-                elif op >= 0x100 and op < 0x200:
-                    sp = self.gc_op(op, code, &pc, sp, frame, inst)
-                elif op >= 0x208:
-                    sp = self.misc_op(op, code, &pc, sp, inst)
+                elif op == 0x6B:                                # i32.sub
+                    sp -= 1
+                    sp[-1] = <uint32_t>(sp[-1] - sp[0])
+                    pc += 1
+                elif op == 0x45:                                # i32.eqz
+                    sp[-1] = 1 if <uint32_t>sp[-1] == 0 else 0
+                    pc += 1
+                elif op == 0x46:                                # i32.eq
+                    sp -= 1
+                    sp[-1] = 1 if <uint32_t>sp[-1] == <uint32_t>sp[0] else 0
+                    pc += 1
+                elif op == 0x48:                                # i32.lt_s
+                    sp -= 1
+                    sp[-1] = 1 if <int32_t>sp[-1] < <int32_t>sp[0] else 0
+                    pc += 1
+                elif op == 0x4A:                                # i32.gt_s
+                    sp -= 1
+                    sp[-1] = 1 if <int32_t>sp[-1] > <int32_t>sp[0] else 0
+                    pc += 1
+                elif op == 0x4E:                                # i32.ge_s
+                    sp -= 1
+                    sp[-1] = 1 if <int32_t>sp[-1] >= <int32_t>sp[0] else 0
+                    pc += 1
+                elif op == 0x7C:                                # i64.add
+                    sp -= 1
+                    sp[-1] = sp[-1] + sp[0]
+                    pc += 1
+                elif op == 0xAC:                                # i64.extend_i32_s
+                    sp[-1] = <uint64_t>(<int64_t>(<int32_t>sp[-1]))
+                    pc += 1
+                elif op == 0xAD:                                # i64.extend_i32_u
+                    sp[-1] = <uint32_t>sp[-1]
+                    pc += 1
+                elif op == 0x102:                               # struct.get (not packed)
+                    r = <uint32_t>sp[-1]
+                    if r == 0:
+                        trap("null structure reference")
+                    if code[pc + 3] == 1:
+                        sp[-1] = h.expose_raw(load_ref(h, r, <uint32_t>code[pc + 1]))
+                    elif code[pc + 3] == 2:
+                        sp[-1] = load_funcref(h, r, <uint32_t>code[pc + 1])
+                    else:
+                        sp[-1] = read_storage(field_addr(h, r, <uint32_t>code[pc + 1]),
+                                              <uint32_t>code[pc + 2], False)
+                    pc += 4
+                elif op == 0x10F:                               # array.len
+                    r = <uint32_t>sp[-1]
+                    if r == 0:
+                        trap("null array reference")
+                    sp[-1] = array_length(h, r)
+                    pc += 1
                 else:
-                    raise RuntimeError(f"wasmgc: bad internal opcode {op:#x} at {pc}")
+                    if (0x45 <= op <= 0xC4) or (0x200 <= op <= 0x207):
+                        sp = self.numeric(op, sp)
+                        pc += 1
+                    elif op >= 0x100 and op < 0x200:
+                        sp = self.gc_op(op, code, &pc, sp, frame, inst)
+                    elif op >= 0x208:
+                        sp = self.misc_op(op, code, &pc, sp, inst)
+                    else:
+                        raise RuntimeError(f"wasmgc: bad internal opcode {op:#x} at {pc}")
 
                 if g != NULL:
                     # A call: arguments are the top g.nparams slots.
