@@ -134,3 +134,4 @@ def test_cli_run_invokes_an_export(tmp_path):
                         "20"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "2432902008176640000"
+
