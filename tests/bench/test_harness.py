@@ -302,3 +302,21 @@ def test_wasmgc_driver_is_skipped_with_a_reason_when_missing(tmp_path, monkeypat
     assert "examples/wasmgc" in skipped["wasmgc"]
     assert harness.LABELS["wasmgc"] == "drc, Wasm interpreter (wasmgc)"
     assert "wasmgc" in harness.DRIVER_ORDER and "wasmgc" in harness.DRC_DRIVERS
+
+
+def test_progress_notes_on_a_terminal_are_plain_status_lines(monkeypatch):
+    rich_console = pytest.importorskip("rich.console")
+    import io
+
+    from drc.bench import _Progress
+
+    out = io.StringIO()
+    progress = _Progress()
+    progress.console = rich_console.Console(file=out, force_terminal=True, width=100,
+                                            log_time=True, log_path=True)
+    progress.live = True
+    progress.note("preparing CPython __slots__")
+    text = out.getvalue()
+    # No log decorations: no clock, no source file and line.
+    assert "preparing CPython __slots__" in text
+    assert ".py:" not in text and ":" not in text.replace("\x1b[", "")
