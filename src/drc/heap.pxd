@@ -545,21 +545,28 @@ cdef inline FuncEntry* funcref_entry(Heap h, uint32_t id) noexcept nogil:
     return &h.fn[id & FUNCREF_INDEX_MASK]
 
 
-cdef inline uint32_t funcref_type(Heap h, uint32_t id) noexcept nogil:
+cdef inline uint32_t funcref_type(Heap h, uint32_t id) except? 0xFFFFFFFF nogil:
     """The entry's engine func type index."""
+    if GC_ZEAL:
+        h.check_funcref(id, False)
     return h.fn[id & FUNCREF_INDEX_MASK].type_index
 
 
-cdef inline uintptr_t funcref_target(Heap h, uint32_t id) noexcept nogil:
+cdef inline uintptr_t funcref_target(Heap h, uint32_t id) except? 0 nogil:
     """The entry's target: the value given to funcref_intern, or (entries made from Python)
     the address of the target object, borrowed from the entry."""
+    if GC_ZEAL:
+        h.check_funcref(id, False)
     return h.fn[id & FUNCREF_INDEX_MASK].target
 
 
-cdef inline bint funcref_is_subtype(Heap h, uint32_t id, uint32_t func_type) noexcept nogil:
-    """Is the (non-null) funcref's type `func_type` or a declared subtype of it? O(1): the
-    check call_indirect makes."""
-    cdef uint32_t t = h.fn[id & FUNCREF_INDEX_MASK].type_index
+cdef inline int funcref_is_subtype(Heap h, uint32_t id, uint32_t func_type) except -1 nogil:
+    """1 if the (non-null) funcref's type is `func_type` or a declared subtype of it, else 0.
+    O(1): the check call_indirect makes."""
+    cdef uint32_t t
+    if GC_ZEAL:
+        h.check_funcref(id, False)
+    t = h.fn[id & FUNCREF_INDEX_MASK].type_index
     return t == func_type or registry_is_subtype(h.registry, t, func_type)
 
 

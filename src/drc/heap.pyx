@@ -1743,8 +1743,6 @@ cdef class Heap:
         last time). Returns the number of entries freed. Costs one walk over the live objects
         when the table is not empty."""
         self.check_open()
-        if self.collecting:
-            raise DrcError("reclaim_funcrefs: a collection is in progress on this heap")
         return self.funcref_reclaim()
 
     # ==== Python API: extern/any conversion ==========================================
