@@ -116,7 +116,9 @@ def test_summary_ratios_and_budgets():
     assert py_budget["met"] is None and "d = 16" in py_budget["note"]
     assert budgets["binary-trees: heap bytes per {ref, ref} struct"]["met"] is True
     c_level = budgets["binary-trees: C level / V8, objects/s"]
-    assert c_level["met"] is None and "not in this run" in c_level["note"]
+    assert c_level["met"] is None
+    assert c_level["note"] == ("not measured: drc, C level (cimport) and V8 (Node.js), Wasm GC "
+                               "not in this run")
     # Only the budgets of workloads that ran are listed.
     assert all(b["workload"] == "binary-trees" for b in budgets.values())
 
@@ -302,3 +304,21 @@ def test_wasmgc_driver_is_skipped_with_a_reason_when_missing(tmp_path, monkeypat
     assert "examples/wasmgc" in skipped["wasmgc"]
     assert harness.LABELS["wasmgc"] == "drc, Wasm interpreter (wasmgc)"
     assert "wasmgc" in harness.DRIVER_ORDER and "wasmgc" in harness.DRC_DRIVERS
+
+
+def test_progress_notes_on_a_terminal_are_plain_status_lines(monkeypatch):
+    rich_console = pytest.importorskip("rich.console")
+    import io
+
+    from drc.bench import _Progress
+
+    out = io.StringIO()
+    progress = _Progress()
+    progress.console = rich_console.Console(file=out, force_terminal=True, width=100,
+                                            log_time=True, log_path=True)
+    progress.live = True
+    progress.note("preparing CPython __slots__")
+    text = out.getvalue()
+    # No log decorations: no clock, no source file and line.
+    assert "preparing CPython __slots__" in text
+    assert ".py:" not in text and ":" not in text.replace("\x1b[", "")
