@@ -135,3 +135,21 @@ def test_cli_run_invokes_an_export(tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "2432902008176640000"
 
+
+
+def test_benchmark_workloads_agree_with_wasmtime(engine):
+    import pathlib
+
+    import wasmtime
+    text = (pathlib.Path(__file__).parents[3] / "benchmarks" / "workloads.wat").read_text()
+    binary = bytes(wasmtime.wat2wasm(text))
+    if drc.ZEAL:
+        engine.heap.set_zeal_collect_every(5)
+    mine = wasmgc.Module(engine, binary).instantiate()
+    store = wasmtime.Store(wasmtime.Engine())
+    ref = wasmtime.Instance(store, wasmtime.Module(store.engine, binary), [])
+    for name, args in [("binary_trees", [6]), ("list_churn", [300, 4]),
+                       ("array_churn", [300, 4])]:
+        want = ref.exports(store)[name](store, *args)
+        assert mine.invoke(name, args) == [want], name
+    engine.heap.verify()

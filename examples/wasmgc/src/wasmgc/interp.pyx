@@ -649,7 +649,8 @@ cdef class Store:
 
     # ---- the interpreter ------------------------------------------------------------
 
-    cdef bint matches(self, uint32_t r, uint32_t heap, bint nullable) noexcept:
+    cdef int matches(self, uint32_t r, uint32_t heap, bint nullable) except -1:
+        """1 if ref r (of the hierarchy of `heap`) matches (ref null? heap), else 0."""
         cdef const TypeInfo* ti
         cdef uint32_t k
         if r == 0:
