@@ -135,6 +135,29 @@ def test_cycle_through_structs_of_mixed_fields(heap, reg):
     coll.close()
 
 
+def test_funcref_and_i31_slots_are_not_edges(heap, reg):
+    # $f = struct { funcref, i31ref, ref null $f, funcref array }: funcref ids are table
+    # indices, not heap offsets; a pass that followed them would misread them as objects.
+    coll = reg.register_module([R.RecGroup([
+        R.SubType(R.FuncType()),
+        R.SubType(R.StructType([R.FieldType(R.RefType(R.FUNC, True), True),
+                                R.FieldType(R.RefType(R.I31, True), True),
+                                R.FieldType(R.RefType(1, True), True)])),
+        R.SubType(R.ArrayType(R.FieldType(R.RefType(R.FUNC, True), True)))])])
+    func, f, farr = coll.shared_types
+    fns = [heap.funcref_new(func, object()) for _ in range(3)]
+    a = heap.struct_new(f, [fns[0], I31(12345), None])
+    b = heap.struct_new(f, [fns[1], I31(-1), a])
+    heap.struct_set(a, 2, b)
+    table = heap.array_new_fixed(farr, fns)       # a live object that holds only funcrefs
+    del a, b
+    report = heap.collect(stack_roots=[])
+    assert report.cycles_freed == 2 and live(heap) == 1
+    assert [heap.array_get(table, i) for i in range(3)] == fns
+    table.close()
+    coll.close()
+
+
 def test_cycle_through_subtypes(heap, reg):
     # $base = sub struct { ref null $base };  $derived = sub $base struct { ref null $base, i64 }
     coll = reg.register_module([R.RecGroup([
