@@ -308,10 +308,12 @@ cdef int cycle_pass(Heap h, bint required) except -1 nogil:
     h.bytes_freed_by_cycles += h.bytes_freed - bytes_before
     h.cycle_seconds += now - started
     h.gc_seconds += now - started
-    # What is in use now is live: the policy's next decisions start from it.
+    # What is in use now is live: the policy's next decisions start from it. The pass's time
+    # is not weighed by the adaptive time budget: growing amortizes a collection's fixed
+    # costs, but a pass costs what it walks and frees, and growing would only let more
+    # cycles pile up.
     h.policy.cycle_baseline = h.bytes_allocated - h.bytes_freed
     h.policy.last_live_bytes = h.policy.cycle_baseline
-    h.policy.last_gc_seconds += now - started
     h.policy.last_gc_end = now
     record_event(h, EVENT_CYCLES)
     return 0

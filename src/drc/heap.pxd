@@ -175,13 +175,6 @@ cdef class Heap:
     cdef uint64_t collections_skipped   # canary path: guest frames active, roots unknown
     cdef uint64_t objects_freed_by_sweeps
     cdef double gc_seconds              # total time spent in collections (cycle passes too)
-
-    # ---- cycle collection (cycles.pxi): trial deletion over a heap walk ----
-    cdef uint64_t cycle_passes
-    cdef uint64_t objects_freed_by_cycles
-    cdef uint64_t bytes_freed_by_cycles
-    cdef double cycle_seconds           # total time spent in cycle passes
-    cdef uint32_t zeal_skip_subtract    # zeal test hook: the pass ignores slots pointing here
     cdef double created_at              # monotonic time of creation (history timestamps)
     cdef HistoryEvent* events           # growth and collection history, for plots
     cdef size_t events_n
@@ -190,6 +183,14 @@ cdef class Heap:
 
     # ---- zeal only ----
     cdef uint32_t* ext_counts           # per granule: counts owned by host handles / C callers
+
+    # ---- cycle collection (cycles.pxi): trial deletion over a heap walk. Last, so that no
+    # field the inline fast paths read moves. ----
+    cdef uint64_t cycle_passes
+    cdef uint64_t objects_freed_by_cycles
+    cdef uint64_t bytes_freed_by_cycles
+    cdef double cycle_seconds           # total time spent in cycle passes
+    cdef uint32_t zeal_skip_subtract    # zeal test hook: the pass ignores slots pointing here
 
     # Memory. grow_for grows by the policy's step to fit `need` more bytes: 1 if it grew,
     # 0 if the reservation cannot fit them (nothing changed).
