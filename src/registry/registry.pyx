@@ -651,7 +651,7 @@ cdef class TypeCollection:
     cdef list _entries
     cdef tuple _indices
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, *args):
         _check_internal(args, "TypeCollection is created by TypeRegistry.register_module")
 
     def __init__(self, *args, **kwargs):
@@ -715,7 +715,7 @@ cdef class RegisteredType:
     cdef object _index
     cdef object _type
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, *args):
         _check_internal(args, "RegisteredType is created by TypeRegistry.register_type or "
                               ".root")
 
