@@ -751,7 +751,7 @@ cdef class RegisteredType:
 
     def __repr__(self):
         state = ", closed" if self._entry is None else ""
-        return f"<RegisteredType {self._index}: {self._type!r}{state}>"
+        return f"<RegisteredType ${self._index}: {self._type}{state}>"
 
     def __dealloc__(self):
         if self._entry is not None and self._registry is not None:
