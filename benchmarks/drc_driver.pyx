@@ -11,8 +11,8 @@ caller's count to the field, peek_ref borrows, dec gives a count back (freeing a
 from libc.stdint cimport int64_t, uint32_t
 
 from drc.header cimport gcref_t
-from drc.heap cimport Heap, dec, field_addr, move_ref, new_struct, peek_ref, store_ref
-from registry.registry cimport TypeRegistry
+from drc.heap cimport Heap, dec, field_addr, load_ref, move_ref, new_struct, peek_ref, store_ref
+from registry.registry cimport TypeRegistry, registry_is_subtype
 
 import time
 
@@ -323,3 +323,66 @@ def run(str workload, int size):
     seconds = time.perf_counter() - start
     sample()
     return seconds, total, extras
+
+
+# ---- single C-level calls, for benchmarks/bench_c_level.py ---------------------------------
+
+
+def alloc_free_seconds(Heap h, uint32_t node, Py_ssize_t n):
+    """Seconds for `n` times (allocate a {ref, ref} struct + dec it, which frees it)."""
+    cdef Py_ssize_t _i
+    cdef gcref_t r
+    r = new_struct(h, node)                  # warm: the type is cached, the page mapped
+    dec(h, r)
+    start = time.perf_counter()
+    with nogil:
+        for _i in range(n):
+            r = new_struct(h, node)
+            dec(h, r)
+    return time.perf_counter() - start
+
+
+def barrier_seconds(Heap h, uint32_t node, uint32_t left, Py_ssize_t n):
+    """Seconds for `n` times (barriered store of one of two values + owned load + dec)."""
+    cdef gcref_t holder = new_struct(h, node)
+    cdef gcref_t a = new_struct(h, node)
+    cdef gcref_t b = new_struct(h, node)
+    cdef gcref_t r
+    cdef Py_ssize_t i
+    start = time.perf_counter()
+    with nogil:
+        for i in range(n):
+            store_ref(h, holder, left, a if i & 1 else b)
+            r = load_ref(h, holder, left)
+            dec(h, r)
+    seconds = time.perf_counter() - start
+    dec(h, holder)
+    dec(h, a)
+    dec(h, b)
+    return seconds
+
+
+def c_is_subtype_seconds(TypeRegistry reg, uint32_t sub, uint32_t sup, Py_ssize_t n):
+    """Seconds for `n` calls of reg.c_is_subtype from this (another) extension module."""
+    cdef Py_ssize_t i, hits = 0
+    start = time.perf_counter()
+    with nogil:
+        for i in range(n):
+            hits += reg.c_is_subtype(sub, sup + <uint32_t>(i & 0))
+    seconds = time.perf_counter() - start
+    if hits != n:
+        raise AssertionError(f"c_is_subtype({sub}, {sup}) answered false")
+    return seconds
+
+
+def inline_is_subtype_seconds(TypeRegistry reg, uint32_t sub, uint32_t sup, Py_ssize_t n):
+    """Seconds for `n` calls of the inline registry_is_subtype, compiled into this module."""
+    cdef Py_ssize_t i, hits = 0
+    start = time.perf_counter()
+    with nogil:
+        for i in range(n):
+            hits += registry_is_subtype(reg, sub, sup + <uint32_t>(i & 0))
+    seconds = time.perf_counter() - start
+    if hits != n:
+        raise AssertionError(f"registry_is_subtype({sub}, {sup}) answered false")
+    return seconds
