@@ -66,6 +66,10 @@ class Types:
     def array(self, elem, mutable=True) -> int:
         return self._register(R.SubType(R.ArrayType(R.FieldType(elem, mutable))))
 
+    def func(self, params=(), results=(), *, final=True, supertype=None) -> int:
+        return self._register(R.SubType(R.FuncType(params, results), final=final,
+                                        supertype=supertype))
+
     def node(self) -> int:
         """`(struct (field (mut (ref null $self))) (field (mut (ref null $self))))`."""
         coll = self.reg.register_module([R.RecGroup([R.SubType(R.StructType([

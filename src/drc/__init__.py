@@ -16,9 +16,8 @@ from drc.errors import (
     NoGcScopeError,
     OutOfHeapError,
 )
-from drc.heap import I31, MAX_HEAP_SIZE, Collection, CollectionReport, GcRef, Heap
+from drc.heap import I31, MAX_HEAP_SIZE, Collection, CollectionReport, FuncRef, GcRef, Heap
 from drc.stackmap import StackMapRegistry
-
 
 
 def get_include() -> str:
@@ -45,6 +44,7 @@ __all__ = [
     "Collection",
     "CollectionReport",
     "ZEAL",
+    "FuncRef",
     "GcRef",
     "Heap",
     "DrcError",

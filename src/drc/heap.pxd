@@ -13,7 +13,7 @@
 # only on the failure branch).
 
 cimport cython
-from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
 from libc.string cimport memset
 from cpython.ref cimport PyObject
 
@@ -22,12 +22,50 @@ from drc.header cimport (ObjectHeader, ArrayHeader, gcref_t, REF_NULL, I31_TAG, 
                          KIND_ARRAY, ref_is_object)
 from drc.freelist cimport FreeList, fl_bump, GRANULE_SHIFT
 from drc.policy cimport PolicyState
-from registry.typeinfo cimport TypeInfo, FieldInfo, COMPOSITE_STRUCT, COMPOSITE_ARRAY
-from registry.registry cimport TypeRegistry
+from registry.typeinfo cimport (TypeInfo, FieldInfo, COMPOSITE_STRUCT, COMPOSITE_ARRAY,
+                                STORAGE_REF, HEAP_I31)
+from registry.registry cimport TypeRegistry, registry_is_subtype
 
 
 cdef enum:
     HISTORY_CAPACITY = 4096             # events kept; the oldest half is dropped when full
+
+# ==== Function references ===================================================================
+# A funcref field holds a u32 id into the heap's function table, as in Wasmtime
+# (crates/wasmtime/src/runtime/vm/gc/func_ref.rs): 0 is null, otherwise the low 24 bits are the
+# entry's index and the top 8 bits its generation (bumped each time the entry is reclaimed, so
+# a stale id is caught by funcref_valid until the generation wraps after 256 reuses). A funcref
+# is NOT a GC ref: it is never traced and carries no count; a field holding one is a plain u32.
+#
+# Entries are interned: one entry per (func type index, target), where the target is either a
+# uintptr_t chosen by a C embedder or a Python object (compared by identity) owned by the entry.
+#
+# Lifetime. Each entry has a pin count: live FuncRef handles and C-level pins
+# (funcref_intern/funcref_pin take one, funcref_unpin gives it back). At the end of a
+# collection, once the table has doubled since its last reclaim (and holds at least
+# FUNCREF_RECLAIM_MIN entries), the heap walks every live object's funcref slots and frees the
+# entries that are neither pinned nor stored in any field (funcref_reclaim; Heap.
+# reclaim_funcrefs() runs it on demand). Nothing on the allocation, barrier or cascade paths
+# changes: a funcref store or load is a plain u32 move.
+# So a C caller must pin every id it keeps outside the heap across a collection (an embedder
+# typically interns each function once per instance and keeps that pin for the instance's
+# life); an id read from a field with load_funcref is borrowed from the field.
+
+cdef enum:
+    FUNCREF_INDEX_BITS = 24
+    FUNCREF_INDEX_MASK = 0x00FFFFFF
+    FUNCREF_MAX_ENTRIES = 0x01000000    # indices 1 .. 2**24 - 1
+    FUNCREF_RECLAIM_MIN = 1024          # entries in use before collections reclaim any
+
+cdef struct FuncEntry:
+    uintptr_t target                    # the embedder's value, or a PyObject* the entry owns
+    uint32_t type_index                 # engine index of a func type; TYPE_INDEX_NONE: free
+    uint32_t pins                       # live FuncRef handles + C-level pins
+    uint32_t next_free                  # free entries: the next free index (0 ends the list)
+    uint8_t generation                  # the top 8 bits of this entry's ids
+    uint8_t is_python                   # target is a PyObject* (owned)
+    uint8_t marked                      # scratch for funcref_reclaim
+
 
 cdef struct HistoryEvent:
     double seconds                      # since the heap was created
@@ -62,6 +100,17 @@ cdef class Heap:
     cdef uint32_t* release_ids          # payload ids to release once the cascade is done
     cdef size_t n_release
     cdef size_t cap_release
+
+    # ---- function references (see above) ----
+    cdef FuncEntry* fn                  # entries by index; index 0 is never used
+    cdef uint32_t fn_n                  # indices handed out so far (+1 for index 0)
+    cdef uint32_t fn_cap                # entries allocated
+    cdef uint32_t fn_free_head          # first free index, 0 when none
+    cdef uint32_t fn_live               # entries in use
+    cdef uint32_t fn_reclaim_at         # a collection reclaims once fn_live reaches this
+    cdef uint64_t fn_reclaimed          # entries freed by funcref_reclaim so far
+    cdef dict fn_map                    # (type index, is_python, target or id(obj)) -> id
+    cdef dict fn_type_holds             # func type index -> RegisteredType held until close
 
     # ---- over-approximated stack roots: refs handed to guest code ----
     cdef uint32_t oasr_head             # first object in the list, 0 when empty
@@ -167,7 +216,43 @@ cdef class Heap:
     cdef bint ref_type_sub(self, uint32_t a, bint an, uint32_t b, bint bn) noexcept
     cdef uint32_t heap_top(self, uint32_t h) noexcept
 
+    # Function references. funcref_intern / funcref_intern_object return the id of the
+    # entry for (type_index, target), creating it if needed, with ONE PIN taken for the
+    # caller (give it back with funcref_unpin). type_index must be a registered func type
+    # (UnknownTypeError / TypeError otherwise); the heap holds that type until it is closed.
+    # funcref_valid: is `id` a live entry (0 is not; any u32 accepted, O(1)). check_funcref
+    # raises InvalidRefError naming the id unless it is valid (or null when null_ok).
+    # funcref_matches: does funcref `id` (0 = null) belong to (ref nullable? heap)?
+    # funcref_reclaim: free every unpinned entry that no live object's field holds; returns
+    # how many were freed. Needs no guest roots; must not run inside a cascade or a sweep.
+    cdef uint32_t funcref_intern(self, uint32_t type_index, uintptr_t target) except 0
+    cdef uint32_t funcref_intern_object(self, uint32_t type_index, object target) except 0
+    cdef int funcref_pin(self, uint32_t id) except -1 nogil
+    cdef int funcref_unpin(self, uint32_t id) except -1 nogil
+    cdef bint funcref_valid(self, uint32_t id) noexcept nogil
+    cdef int check_funcref(self, uint32_t id, bint null_ok) except -1 nogil
+    cdef bint funcref_matches(self, uint32_t id, uint32_t heap, bint nullable) noexcept nogil
+    cdef const FieldInfo* funcref_slot(self, gcref_t obj, uint32_t offset) except NULL nogil
+    cdef uint32_t read_funcref(self, gcref_t obj, uint32_t offset) except? 0xFFFFFFFF nogil
+    cdef int write_funcref(self, gcref_t obj, uint32_t offset, uint32_t id) except -1 nogil
+    cdef Py_ssize_t funcref_reclaim(self) except -1 nogil
+
+    # Bulk array initialization (array.new_data / array.init_data / array.new_elem /
+    # array.init_elem). Preconditions: `arr` is an array of this heap, dst + n <= its length;
+    # array_init_bytes: its elements are numeric or v128 and `src` holds n * element-size
+    # bytes, little-endian, packed i8/i16 taking 1/2 bytes each; array_init_refs: its
+    # elements are refs and `src` holds n raw values of the element type (GC refs, or funcref
+    # ids for func-typed elements). GC refs go through the write barrier; the caller keeps
+    # its counts on them. Zeal checks all of it (IndexError / InvalidRefError / TypeError).
+    cdef int array_init_bytes(self, gcref_t arr, uint32_t dst, const uint8_t* src,
+                              uint32_t n) except -1 nogil
+    cdef int array_init_refs(self, gcref_t arr, uint32_t dst, const uint32_t* src,
+                             uint32_t n) except -1 nogil
+    cdef int check_array_range(self, gcref_t arr, uint32_t dst, uint32_t n,
+                               bint refs) except -1 nogil
+
     # Python-API helpers: argument checking and conversion.
+    cdef object convert_arg(self, object ref, str what)
     cdef gcref_t ref_value(self, object v, str what) except? 0xFFFFFFFF
     cdef object ref_out(self, gcref_t r)
     cdef GcRef wrap(self, gcref_t r)
@@ -197,6 +282,8 @@ cdef class Heap:
     # Integrity walks (verify()).
     cdef int verify_slot(self, gcref_t obj, uint32_t offset, uint32_t* expected) except -1
     cdef int verify_oasr(self, size_t nin, uint32_t* expected) except -1
+    cdef int verify_funcref_slot(self, gcref_t obj, uint32_t offset) except -1
+    cdef int verify_funcref_table(self) except -1
     cdef int verify_counts(self, uint32_t* expected) except -1
     cdef int verify_poison(self) except -1
 
@@ -212,6 +299,14 @@ cdef class GcRef:
 cdef class I31:
     """An unboxed 31-bit integer ref."""
     cdef readonly int value
+
+
+cdef class FuncRef:
+    """A host handle on a function-table entry; holds one pin on it."""
+    cdef readonly Heap heap             # the heap whose table holds the entry
+    cdef readonly uint32_t raw          # the entry's id (never 0)
+
+    cdef FuncEntry* live_entry(self) except NULL
 
 
 # ==== Inline fast paths (compiled into every module that cimports this file) ==============
@@ -334,3 +429,50 @@ cdef inline int move_ref(Heap h, gcref_t obj, uint32_t offset, gcref_t value) ex
     old = slot[0]
     slot[0] = value
     return dec(h, old)
+
+
+# ==== Function references: inline accessors ==============================================
+# `id` must be valid (funcref_valid) unless stated otherwise; zeal checks every id.
+
+cdef inline bint field_is_funcref(const FieldInfo* f) noexcept nogil:
+    """Is this field (or array element) a funcref slot: a ref whose top type is func?"""
+    return f.storage == STORAGE_REF and not f.is_gc_ref and f.ref_heap != HEAP_I31
+
+
+cdef inline FuncEntry* funcref_entry(Heap h, uint32_t id) noexcept nogil:
+    return &h.fn[id & FUNCREF_INDEX_MASK]
+
+
+cdef inline uint32_t funcref_type(Heap h, uint32_t id) noexcept nogil:
+    """The entry's engine func type index."""
+    return h.fn[id & FUNCREF_INDEX_MASK].type_index
+
+
+cdef inline uintptr_t funcref_target(Heap h, uint32_t id) noexcept nogil:
+    """The entry's target: the value given to funcref_intern, or (entries made from Python)
+    the address of the target object, borrowed from the entry."""
+    return h.fn[id & FUNCREF_INDEX_MASK].target
+
+
+cdef inline bint funcref_is_subtype(Heap h, uint32_t id, uint32_t func_type) noexcept nogil:
+    """Is the (non-null) funcref's type `func_type` or a declared subtype of it? O(1): the
+    check call_indirect makes."""
+    cdef uint32_t t = h.fn[id & FUNCREF_INDEX_MASK].type_index
+    return t == func_type or registry_is_subtype(h.registry, t, func_type)
+
+
+cdef inline uint32_t load_funcref(Heap h, gcref_t obj, uint32_t offset) except? 0xFFFFFFFF nogil:
+    """Read a funcref field (0 = null). No count, no pin: the id is borrowed from the field.
+    Zeal checks the slot and the id it holds (HeapCorruptionError)."""
+    if GC_ZEAL:
+        return h.read_funcref(obj, offset)
+    return (<uint32_t*>(h.base + obj + offset))[0]
+
+
+cdef inline int store_funcref(Heap h, gcref_t obj, uint32_t offset, uint32_t id) except -1 nogil:
+    """Write a funcref field: a plain store, no barrier. `id` is 0 or a valid id whose type
+    fits the field (zeal checks both: InvalidRefError / TypeError)."""
+    if GC_ZEAL:
+        return h.write_funcref(obj, offset, id)
+    (<uint32_t*>(h.base + obj + offset))[0] = id
+    return 0

@@ -5,7 +5,8 @@ cimport cython
 from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
-from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
+                          uint64_t, uintptr_t)
 from libc.string cimport memset, memcpy, memmove
 from libc.stdlib cimport malloc, calloc, free as c_free
 from posix.mman cimport mprotect, PROT_NONE
@@ -36,6 +37,7 @@ from registry.errors import UnknownTypeError
 
 include "freelist.pxi"
 include "collector.pxi"
+include "funcref.pxi"
 
 cdef enum:
     PAGE_SIZE = 65536               # growth unit of the usable length
@@ -77,6 +79,15 @@ cdef inline ObjectHeader* hdr_of(Heap h, gcref_t r) noexcept nogil:
     return <ObjectHeader*>(h.base + r)
 
 
+cdef inline size_t heap_next_object(Heap h, size_t g) noexcept nogil:
+    """The first granule at or after `g` that starts a live object, or h.fl.end: walk every
+    object with ``g = heap_next_object(h, 1)`` then ``heap_next_object(h, g + granules)``.
+    Only valid while no allocation or cascade is in flight."""
+    if g >= h.fl.end:
+        return h.fl.end
+    return next_set(h.fl.start_bits, g, h.fl.end)
+
+
 cdef inline void slot_inc(Heap h, gcref_t r) noexcept nogil:
     """A count for a heap slot or the OASR list (not tracked as held outside the heap)."""
     if ref_is_object(r):
@@ -92,6 +103,26 @@ cdef inline int slot_dec(Heap h, gcref_t r) except -1 nogil:
             return 0
         return h.cascade(r)
     return 0
+
+
+cdef inline bint host_is_little_endian() noexcept nogil:
+    # Constant-folded by the C compiler.
+    cdef uint16_t probe = 1
+    return (<uint8_t*>&probe)[0] == 1
+
+
+cdef const uint8_t[::1] bytes_arg(object data, str what):
+    """A bytes-like argument as a flat byte view (TypeError for anything else, None too)."""
+    if data is None:
+        raise TypeError(f"{what}: expected a bytes-like object for data, got None")
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(f"{what}: expected a bytes-like object for data, got "
+                        f"{type(data).__name__}") from None
+    if not view.c_contiguous:
+        raise TypeError(f"{what}: data must be a contiguous buffer")
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
 
 cdef int64_t c_int(object v, str what, str name) except? -2:
@@ -173,6 +204,16 @@ cdef int convert_value(Heap h, const FieldInfo* f, object v, uint8_t* out,
     cdef const unsigned char* src
     cdef int st = f.storage
     if st == STORAGE_REF:
+        if field_is_funcref(f):
+            r = funcref_arg(h, v, what)
+            if not h.funcref_matches(r, f.ref_heap, f.ref_nullable):
+                raise TypeError(f"{what}: {v!r} does not match the field's type "
+                                f"{heap_type_repr(f.ref_heap, f.ref_nullable)}")
+            (<uint32_t*>out)[0] = r
+            return 0
+        if type(v) is FuncRef:
+            raise TypeError(f"{what}: {v!r} is a funcref; it does not fit the field's type "
+                            f"{heap_type_repr(f.ref_heap, f.ref_nullable)}")
         r = h.ref_value(v, what)
         if not h.ref_matches(r, f.ref_heap, f.ref_nullable):
             raise TypeError(f"{what}: {v!r} does not match the field's type "
@@ -217,6 +258,8 @@ cdef object load_value(Heap h, const uint8_t* p, const FieldInfo* f, bint signed
     cdef float x
     cdef double d
     if st == STORAGE_REF:
+        if field_is_funcref(f):
+            return funcref_out(h, (<const uint32_t*>p)[0])
         return h.ref_out((<const uint32_t*>p)[0])
     if st == STORAGE_I8:
         if signed:
@@ -377,6 +420,9 @@ cdef class Heap:
         self.registry = registry
         self.host_data = [_FREE_ID]
         self.host_free_ids = []
+        self.fn_map = {}
+        self.fn_type_holds = {}
+        self.fn_reclaim_at = FUNCREF_RECLAIM_MIN
         self.max_size = max_size & ~<size_t>15
         self.reserved = (self.max_size + PAGE_SIZE - 1) & ~(<size_t>PAGE_SIZE - 1)
         self.base = <char*>mmap(NULL, self.reserved, PROT_NONE,
@@ -407,6 +453,7 @@ cdef class Heap:
 
     def __dealloc__(self):
         self.release_memory()
+        fn_release_all(self)
         self.drop_roots()
         c_free(self.events)
         c_free(self.types)
@@ -454,6 +501,8 @@ cdef class Heap:
         self.provider = None
         self.has_root_provider = False
         del data
+        fn_release_all(self)
+        self.fn_type_holds = {}
         self.drop_roots()
 
     @property
@@ -1025,11 +1074,16 @@ cdef class Heap:
     cdef bint heap_type_matches(self, gcref_t r, uint32_t heap) noexcept nogil:
         """Does the object at r (not null) belong to heap type `heap`?"""
         cdef uint32_t kind, t
+        # extern and any share one representation (as in Wasmtime): extern.convert_any and
+        # any.convert_extern are identities, so every ref is an extern and a host ref is an
+        # any, but only GC objects and i31s are eq.
+        if heap == HEAP_EXTERN:
+            return True
         if r & I31_TAG:
             return heap == HEAP_ANY or heap == HEAP_EQ or heap == HEAP_I31
         kind = hdr_of(self, r).kind_bits & KIND_MASK
         if kind == KIND_EXTERN:
-            return heap == HEAP_EXTERN
+            return heap == HEAP_ANY
         if heap == HEAP_ANY or heap == HEAP_EQ:
             return kind == KIND_STRUCT or kind == KIND_ARRAY
         if heap == HEAP_STRUCT:
@@ -1299,6 +1353,131 @@ cdef class Heap:
                 i -= 1
                 store_staged(self, dp + 4 * i, df, sp + 4 * i)
 
+    # ==== Bulk array initialization (array.new_data/init_data/new_elem/init_elem) =====
+
+    cdef int check_array_range(self, gcref_t arr, uint32_t dst, uint32_t n,
+                               bint refs) except -1 nogil:
+        """Zeal: `arr` is an array of scalar (refs=0) or ref (refs=1) elements and
+        [dst, dst + n) is within it."""
+        cdef const TypeInfo* ti
+        cdef uint32_t length
+        self.check_object(arr, KIND_ARRAY)
+        ti = self.types[hdr_of(self, arr).type_index]
+        if (ti.fields[0].storage == STORAGE_REF) != refs:
+            with gil:
+                raise TypeError(f"array type {ti.index} has "
+                                f"{'ref' if ti.fields[0].storage == STORAGE_REF else 'scalar'} "
+                                f"elements; array_init_{'refs' if refs else 'bytes'} needs "
+                                f"{'ref' if refs else 'scalar'} elements")
+        length = (<ArrayHeader*>(self.base + arr)).length
+        if <uint64_t>dst + n > length:
+            with gil:
+                raise IndexError(f"elements [{dst}, {<uint64_t>dst + n}) are out of bounds for "
+                                 f"an array of length {length}")
+        return 0
+
+    cdef int array_init_bytes(self, gcref_t arr, uint32_t dst, const uint8_t* src,
+                              uint32_t n) except -1 nogil:
+        cdef const TypeInfo* ti
+        cdef uint8_t* p
+        cdef size_t size, i, b
+        if GC_ZEAL:
+            self.check_array_range(arr, dst, n, False)
+        ti = self.types[hdr_of(self, arr).type_index]
+        size = ti.elem_size
+        p = <uint8_t*>(self.base + arr + ti.size) + <size_t>dst * size
+        if host_is_little_endian() or size == 1 or ti.fields[0].storage == STORAGE_V128:
+            memcpy(p, src, <size_t>n * size)
+        else:
+            for i in range(n):
+                for b in range(size):
+                    p[i * size + b] = src[i * size + size - 1 - b]
+        return 0
+
+    cdef int array_init_refs(self, gcref_t arr, uint32_t dst, const uint32_t* src,
+                             uint32_t n) except -1 nogil:
+        cdef const TypeInfo* ti
+        cdef const FieldInfo* f
+        cdef uint32_t* slots
+        cdef uint32_t i
+        cdef gcref_t old
+        if GC_ZEAL:
+            self.check_array_range(arr, dst, n, True)
+        ti = self.types[hdr_of(self, arr).type_index]
+        f = &ti.fields[0]
+        if GC_ZEAL:
+            for i in range(n):
+                if field_is_funcref(f):
+                    self.check_funcref(src[i], True)
+                    if not self.funcref_matches(src[i], f.ref_heap, f.ref_nullable):
+                        with gil:
+                            raise TypeError(f"array_init_refs: funcref {src[i]:#x} does not "
+                                            f"fit elements of array type {ti.index}")
+                else:
+                    if ref_is_object(src[i]):
+                        self.check_object(src[i], 0)
+                    if not self.ref_matches(src[i], f.ref_heap, f.ref_nullable):
+                        with gil:
+                            raise TypeError(f"array_init_refs: ref {src[i]:#x} does not fit "
+                                            f"elements of array type {ti.index}")
+        slots = <uint32_t*>(self.base + arr + ti.size) + dst
+        if not f.is_gc_ref:
+            memcpy(slots, src, <size_t>n * 4)
+            return 0
+        for i in range(n):
+            slot_inc(self, src[i])
+            old = slots[i]
+            slots[i] = src[i]
+            slot_dec(self, old)
+        return 0
+
+    def array_new_data(self, type_index, data, offset, length):
+        """``array.new_data``: an array of `length` elements of a numeric or v128 array
+        type, read little-endian from `data` (any bytes-like object) starting at byte
+        `offset` (packed i8/i16 elements take 1/2 bytes each). IndexError when
+        ``offset + length * element size`` exceeds ``len(data)`` (Wasm traps there)."""
+        cdef const TypeInfo* ti = self.type_arg(type_index, COMPOSITE_ARRAY, "array_new_data")
+        cdef uint32_t off = self.length_arg(offset, "array_new_data", "offset")
+        cdef uint32_t n = self.length_arg(length, "array_new_data", "length")
+        cdef const uint8_t[::1] buf
+        cdef gcref_t r
+        if ti.fields[0].storage == STORAGE_REF:
+            raise TypeError(f"array_new_data: array type {ti.index} has ref elements; data "
+                            "segments hold numbers")
+        buf = bytes_arg(data, "array_new_data")
+        if <uint64_t>off + <uint64_t>n * ti.elem_size > <uint64_t>buf.shape[0]:
+            raise IndexError(f"array_new_data: bytes [{off}, {off + n * ti.elem_size}) are out "
+                             f"of bounds for data of {buf.shape[0]} bytes")
+        r = self.alloc_array(ti.index, n)
+        if n:
+            self.array_init_bytes(r, 0, &buf[off], n)
+        return self.wrap(r)
+
+    def array_init_data(self, arr, dst, data, offset, length):
+        """``array.init_data``: overwrite elements [dst, dst + length) of a mutable numeric
+        or v128 array with `length` elements read little-endian from `data` at byte
+        `offset`. IndexError (nothing written) when either range is out of bounds."""
+        cdef gcref_t r = self.object_arg(arr, KIND_ARRAY, "array_init_data")
+        cdef const FieldInfo* f = self.elem_info(r)
+        cdef uint32_t d = self.length_arg(dst, "array_init_data", "dst")
+        cdef uint32_t off = self.length_arg(offset, "array_init_data", "offset")
+        cdef uint32_t n = self.length_arg(length, "array_init_data", "length")
+        cdef uint32_t alen = (<ArrayHeader*>(self.base + r)).length
+        cdef const uint8_t[::1] buf
+        if f.storage == STORAGE_REF:
+            raise TypeError(f"array_init_data: array type {hdr_of(self, r).type_index} has ref "
+                            "elements; data segments hold numbers")
+        self.check_mutable_array(r, "array_init_data")
+        buf = bytes_arg(data, "array_init_data")
+        if <uint64_t>d + n > alen:
+            raise IndexError(f"array_init_data: elements [{d}, {<uint64_t>d + n}) are out of "
+                             f"bounds for an array of length {alen}")
+        if <uint64_t>off + <uint64_t>n * f.size > <uint64_t>buf.shape[0]:
+            raise IndexError(f"array_init_data: bytes [{off}, {off + n * f.size}) are out of "
+                             f"bounds for data of {buf.shape[0]} bytes")
+        if n:
+            self.array_init_bytes(r, d, &buf[off], n)
+
     cdef bint ref_type_sub(self, uint32_t a, bint an, uint32_t b, bint bn) noexcept:
         """Is (ref an? a) a subtype of (ref bn? b)?"""
         cdef uint32_t top_a, top_b
@@ -1338,6 +1517,154 @@ cdef class Heap:
         if h == HEAP_EXN or h == HEAP_NOEXN:
             return HEAP_EXN
         return HEAP_ANY
+
+    # ==== Function references (funcref.pxi has the table) ============================
+
+    cdef uint32_t funcref_intern(self, uint32_t type_index, uintptr_t target) except 0:
+        return fn_intern(self, type_index, (type_index, False, target), target, False)
+
+    cdef uint32_t funcref_intern_object(self, uint32_t type_index, object target) except 0:
+        cdef uintptr_t p = <uintptr_t><PyObject*>target
+        return fn_intern(self, type_index, (type_index, True, p), p, True)
+
+    cdef int funcref_pin(self, uint32_t id) except -1 nogil:
+        cdef FuncEntry* e
+        if GC_ZEAL:
+            self.check_funcref(id, False)
+        e = &self.fn[id & FUNCREF_INDEX_MASK]
+        if e.pins == PINS_MAX:
+            with gil:
+                raise OverflowError(f"funcref {id:#x}: too many pins")
+        e.pins += 1
+        return 0
+
+    cdef int funcref_unpin(self, uint32_t id) except -1 nogil:
+        cdef FuncEntry* e
+        if GC_ZEAL:
+            self.check_funcref(id, False)
+        e = &self.fn[id & FUNCREF_INDEX_MASK]
+        if e.pins == 0:
+            with gil:
+                raise InvalidRefError(f"funcref {id:#x}: unpinned more often than pinned")
+        e.pins -= 1
+        return 0
+
+    cdef bint funcref_valid(self, uint32_t id) noexcept nogil:
+        return fn_valid(self, id)
+
+    cdef int check_funcref(self, uint32_t id, bint null_ok) except -1 nogil:
+        if fn_valid(self, id) or (null_ok and id == 0):
+            return 0
+        with gil:
+            raise InvalidRefError(fn_invalid_reason(self, id))
+
+    cdef bint funcref_matches(self, uint32_t id, uint32_t heap, bint nullable) noexcept nogil:
+        cdef uint32_t t
+        if id == 0:
+            return nullable
+        if heap == HEAP_FUNC:
+            return True
+        if heap >= HEAP_ABSTRACT_BASE:
+            return False                # nofunc holds only null; other hierarchies none
+        t = self.fn[id & FUNCREF_INDEX_MASK].type_index
+        return t == heap or self.registry.c_is_subtype(t, heap)
+
+    cdef const FieldInfo* funcref_slot(self, gcref_t obj, uint32_t offset) except NULL nogil:
+        """The field record of funcref slot `offset` of `obj` (IndexError if it is not one)."""
+        cdef ObjectHeader* hdr
+        cdef const TypeInfo* ti
+        cdef uint32_t i
+        self.check_object(obj, KIND_EQ)
+        hdr = hdr_of(self, obj)
+        ti = self.types[hdr.type_index]
+        if (hdr.kind_bits & KIND_MASK) == KIND_STRUCT:
+            for i in range(ti.nfields):
+                if ti.fields[i].offset == offset and field_is_funcref(&ti.fields[i]):
+                    return &ti.fields[i]
+        elif (field_is_funcref(&ti.fields[0]) and offset >= ti.size
+              and offset + 4 <= hdr.object_size and (offset - ti.size) % 4 == 0):
+            return &ti.fields[0]
+        with gil:
+            raise IndexError(f"offset {offset} is not a funcref field of the object at {obj}")
+
+    cdef uint32_t read_funcref(self, gcref_t obj, uint32_t offset) except? 0xFFFFFFFF nogil:
+        cdef uint32_t id
+        self.funcref_slot(obj, offset)
+        id = (<uint32_t*>(self.base + obj + offset))[0]
+        if id != 0 and not fn_valid(self, id):
+            with gil:
+                raise HeapCorruptionError(f"offset {obj + offset}: funcref field holds an "
+                                          f"invalid id: {fn_invalid_reason(self, id)}")
+        return id
+
+    cdef int write_funcref(self, gcref_t obj, uint32_t offset, uint32_t id) except -1 nogil:
+        cdef const FieldInfo* f = self.funcref_slot(obj, offset)
+        self.check_funcref(id, True)
+        if not self.funcref_matches(id, f.ref_heap, f.ref_nullable):
+            with gil:
+                raise TypeError(f"funcref {id:#x} of type {funcref_type(self, id)} does not fit "
+                                f"the field's type "
+                                f"{heap_type_repr(f.ref_heap, f.ref_nullable)}")
+        (<uint32_t*>(self.base + obj + offset))[0] = id
+        return 0
+
+    cdef Py_ssize_t funcref_reclaim(self) except -1 nogil:
+        return fn_reclaim(self)
+
+    def funcref_new(self, type_index, target):
+        """A FuncRef for (type_index, target): `type_index` is a registered func type,
+        `target` any Python object (the embedder's function; compared by identity). The same
+        pair always gives the same entry, so the handles compare equal. Raises TypeError /
+        UnknownTypeError for a type that is not a registered func type."""
+        cdef int64_t t = c_int(type_index, "funcref_new", "type index")
+        cdef FuncRef f
+        if t < 0 or t >= MAX_TYPE_INDEX:
+            raise OverflowError(f"funcref_new: type index {type_index!r} is out of range")
+        self.check_open()
+        try:
+            fid = self.funcref_intern_object(<uint32_t>t, target)
+        except (TypeError, UnknownTypeError) as e:
+            raise type(e)(f"funcref_new: {e}") from None
+        f = FuncRef.__new__(FuncRef)
+        f.heap = self
+        f.raw = fid
+        return f
+
+    def reclaim_funcrefs(self):
+        """Free now every function-table entry that no FuncRef handle, C-level pin or live
+        object's field holds (collections also do this, once the table has doubled since the
+        last time). Returns the number of entries freed. Costs one walk over the live objects
+        when the table is not empty."""
+        self.check_open()
+        if self.collecting:
+            raise DrcError("reclaim_funcrefs: a collection is in progress on this heap")
+        return self.funcref_reclaim()
+
+    # ==== Python API: extern/any conversion ==========================================
+
+    cdef object convert_arg(self, object ref, str what):
+        cdef GcRef g
+        if ref is None or type(ref) is I31:
+            self.check_open()
+            return ref
+        if type(ref) is GcRef:
+            self.object_arg(ref, 0, what)
+            g = <GcRef>ref
+            return g.clone()
+        raise TypeError(f"{what}: expected a GcRef, I31 or None, got {type(ref).__name__} "
+                        f"{ref!r}")
+
+    def extern_convert_any(self, ref):
+        """``extern.convert_any``: the same value seen as an externref. extern and any share
+        one representation, so this is the identity: null stays null, a GcRef comes back as
+        a new, equal handle, an I31 as itself."""
+        return self.convert_arg(ref, "extern_convert_any")
+
+    def any_convert_extern(self, ref):
+        """``any.convert_extern``: the same value seen as an anyref (the identity, as for
+        extern_convert_any). A host externref converted to any tests as ``any`` but not as
+        ``eq``; an externalized struct converts back to itself."""
+        return self.convert_arg(ref, "any_convert_extern")
 
     # ==== Python API: externrefs and introspection ===================================
 
@@ -1382,6 +1709,8 @@ cdef class Heap:
         code = heap_code_arg(heap)
         if code < HEAP_ABSTRACT_BASE and self.registry.type_info(code) == NULL:
             raise UnknownTypeError(f"ref_test: type index {code} is not registered")
+        if type(ref) is FuncRef:
+            return self.funcref_matches(funcref_arg(self, ref, "ref_test"), code, nullable)
         r = self.ref_value(ref, "ref_test")
         return self.ref_matches(r, code, nullable)
 
@@ -1455,6 +1784,8 @@ cdef class Heap:
             "guest_depth": self.guest_frames,
             "collection_due": bool(self.gc_due),
             "types_held": self.nroots,
+            "funcrefs_live": self.fn_live,
+            "funcrefs_reclaimed": self.fn_reclaimed,
         }
 
     # ==== Collection (collector.pxi) =================================================
@@ -1688,6 +2019,9 @@ cdef class Heap:
                                                       f"with type {hdr.type_index}")
                         for i in range(ti.n_gc_refs):
                             self.verify_slot(r, ti.gc_ref_offsets[i], expected)
+                        for i in range(ti.nfields):
+                            if field_is_funcref(&ti.fields[i]):
+                                self.verify_funcref_slot(r, ti.fields[i].offset)
                     else:
                         length = (<ArrayHeader*>hdr).length
                         if (ti.kind != COMPOSITE_ARRAY or hdr.object_size
@@ -1697,6 +2031,9 @@ cdef class Heap:
                         if ti.elems_are_gc_refs:
                             for i in range(length):
                                 self.verify_slot(r, ti.size + 4 * i, expected)
+                        elif field_is_funcref(&ti.fields[0]):
+                            for i in range(length):
+                                self.verify_funcref_slot(r, ti.size + 4 * i)
                 live += gr
                 nobj += 1
                 g += gr
@@ -1712,6 +2049,7 @@ cdef class Heap:
                 raise HeapCorruptionError("offset 0: host-data table holds payloads of dead "
                                           "externrefs")
             self.verify_oasr(nin, expected)
+            self.verify_funcref_table()
             if GC_ZEAL:
                 self.verify_counts(expected)
                 self.verify_poison()
@@ -1726,6 +2064,32 @@ cdef class Heap:
                                           f"{obj} holds {v:#x}, not a live object")
             if expected != NULL:
                 expected[v >> GRANULE_SHIFT] += 1
+        return 0
+
+    cdef int verify_funcref_slot(self, gcref_t obj, uint32_t offset) except -1:
+        cdef uint32_t fid = (<uint32_t*>(self.base + obj + offset))[0]
+        if fid != 0 and not fn_valid(self, fid):
+            raise HeapCorruptionError(f"offset {obj + offset}: funcref field of the object at "
+                                      f"{obj}: {fn_invalid_reason(self, fid)}")
+        return 0
+
+    cdef int verify_funcref_table(self) except -1:
+        cdef uint32_t i, live = 0, nfree = 0
+        for i in range(1, self.fn_n):
+            if self.fn[i].type_index != TYPE_INDEX_NONE:
+                live += 1
+        i = self.fn_free_head
+        while i:
+            nfree += 1
+            if i >= self.fn_n or self.fn[i].type_index != TYPE_INDEX_NONE or nfree > self.fn_n:
+                raise HeapCorruptionError(f"offset 0: function table free list is broken at "
+                                          f"entry {i}")
+            i = self.fn[i].next_free
+        if live != self.fn_live or live != <size_t>len(self.fn_map) or (
+                self.fn_n and live + nfree != self.fn_n - 1):
+            raise HeapCorruptionError(f"offset 0: function table: {live} entries in use, "
+                                      f"{nfree} free, of {self.fn_n - 1 if self.fn_n else 0}; "
+                                      f"counter says {self.fn_live}, map {len(self.fn_map)}")
         return 0
 
     cdef int verify_oasr(self, size_t nin, uint32_t* expected) except -1:

@@ -85,8 +85,8 @@ def test_ref_fields_checked_against_declared_type(heap, types):
         heap.struct_set(h, 1, o)                         # wrong concrete type
     with pytest.raises(TypeError):
         heap.struct_set(h, 2, e)                         # externref is not eq
-    with pytest.raises(TypeError):
-        heap.struct_set(h, 3, p)                         # struct is not extern
+    heap.struct_set(h, 3, p)                             # extern.convert_any is implied
+    assert heap.struct_get(h, 3) == p
     with pytest.raises(TypeError):
         heap.struct_set(h, 4, a)                         # array is not struct
     with pytest.raises(TypeError):
@@ -190,7 +190,8 @@ def test_externref_payload(heap):
     assert heap.externref_data(n) is None
     assert heap.type_of(e) is None and e.type_index is None
     assert heap.ref_test(e, R.RefType(R.EXTERN))
-    assert not heap.ref_test(e, R.RefType(R.ANY))
+    assert heap.ref_test(e, R.RefType(R.ANY))            # any.convert_extern is the identity
+    assert not heap.ref_test(e, R.RefType(R.EQ))
 
 
 def test_i31_value_type():

@@ -55,25 +55,25 @@ for i, (code, exc) in enumerate([
     ("heap.struct_new(node, [None, None, 'x', 2])", TypeError),
     ("heap.struct_new(node, [None, None, 1 << 40, 2])", OverflowError),
     ("heap.struct_new(node, [None, None, 1.5, 2])", TypeError),
-    ("heap.struct_new(node, [n, e, 1, 2])", TypeError),
+    ("heap.struct_new(node, [n, fr, 1, 2])", TypeError),
     ("heap.struct_new(node, [foreign, None, 1, 2])", IR),
     ("heap.struct_new(node, [dead, None, 1, 2])", IR),
     ("heap.struct_new(node, [object(), None, 1, 2])", TypeError),
     ("heap.struct_new(arr, [])", TypeError),
     ("heap.struct_new(functype, [])", TypeError),
-    ("heap.struct_new(box_t, [n])", TypeError),
+    ("heap.struct_new(box_t, [fr])", TypeError),
     ("heap.array_new(arr, -1)", (ValueError, OverflowError)),
     ("heap.array_new(arr, 1 << 40)", (ValueError, OverflowError, OutOfHeapError)),
     ("heap.array_new(arr, (1 << 32) - 1)", (ValueError, OutOfHeapError)),
     ("heap.array_new(iarr, 1 << 28, 0)", OutOfHeapError),
     ("heap.array_new(arr, '3')", TypeError),
     ("heap.array_new(arr, 3.0)", TypeError),
-    ("heap.array_new(arr, 3, e)", TypeError),
+    ("heap.array_new(arr, 3, fr)", TypeError),
     ("heap.array_new(iarr, 3, 'x')", TypeError),
     ("heap.array_new(iarr, 3, 1 << 33)", OverflowError),
     ("heap.array_new(node, 3)", TypeError),
     ("heap.array_new(functype, 3)", TypeError),
-    ("heap.array_new_fixed(arr, [n, e])", TypeError),
+    ("heap.array_new_fixed(arr, [n, fr])", TypeError),
     ("heap.array_new_fixed(arr, 7)", TypeError),
     ("heap.array_new_fixed(iarr, [1, None])", TypeError),
     ("heap.array_new_fixed(node, [])", TypeError),
@@ -95,14 +95,14 @@ for i, (code, exc) in enumerate([
     ("heap.struct_get(dead, 0)", IR),
     ("heap.struct_get(foreign, 0)", IR),
     ("heap.struct_get(closed_ref, 0)", IR),
-    ("heap.struct_set(n, 0, e)", TypeError),
+    ("heap.struct_set(n, 0, fr)", TypeError),
     ("heap.struct_set(n, 2, None)", TypeError),
     ("heap.struct_set(n, 2, 1 << 40)", OverflowError),
     ("heap.struct_set(n, 9, None)", IndexError),
     ("heap.struct_set(imm, 0, 5)", (TypeError, ValueError)),
     ("heap.struct_set(n, 0, foreign)", IR),
     ("heap.struct_set(n, 0, dead)", IR),
-    ("heap.struct_set(box, 0, n)", TypeError),
+    ("heap.struct_set(box, 0, fr_other_type)", TypeError),
     ("heap.array_len(n)", IR),
     ("heap.array_len(None)", IR),
     ("heap.array_len('a')", TypeError),
@@ -111,7 +111,7 @@ for i, (code, exc) in enumerate([
     ("heap.array_get(a, 1 << 40)", (IndexError, OverflowError)),
     ("heap.array_get(n, 0)", IR),
     ("heap.array_set(a, 4, None)", IndexError),
-    ("heap.array_set(a, 0, e)", TypeError),
+    ("heap.array_set(a, 0, fr)", TypeError),
     ("heap.array_set(ia, 0, None)", TypeError),
     ("heap.array_set(ia, 0, 1 << 33)", OverflowError),
     ("heap.array_set(imm_arr, 0, 1)", (TypeError, ValueError)),
@@ -120,7 +120,7 @@ for i, (code, exc) in enumerate([
     ("heap.array_fill(a, 0, None, -1)", (IndexError, OverflowError, ValueError)),
     ("heap.array_fill(a, (1 << 32) - 1, None, 2)", (IndexError, OverflowError)),
     ("heap.array_fill(ia, 0, 'x', 1)", TypeError),
-    ("heap.array_fill(a, 0, e, 1)", TypeError),
+    ("heap.array_fill(a, 0, fr, 1)", TypeError),
     ("heap.array_copy(a, 0, a, 2, 3)", IndexError),
     ("heap.array_copy(a, 3, a, 0, 2)", IndexError),
     ("heap.array_copy(a, 0, ia, 0, 1)", (TypeError, IR)),
@@ -192,6 +192,86 @@ for i, (code, exc) in enumerate([
 ]):
     case(f"refs-{i}", code, exc)
 
+# ---- function references, extern/any conversion, data segments ------------------------------
+for i, (code, exc) in enumerate([
+    ("heap.funcref_new(None, 'f')", TypeError),
+    ("heap.funcref_new('0', 'f')", TypeError),
+    ("heap.funcref_new(-1, 'f')", OverflowError),
+    ("heap.funcref_new(1 << 40, 'f')", OverflowError),
+    ("heap.funcref_new(12345, 'f')", UT),
+    ("heap.funcref_new(node, 'f')", TypeError),
+    ("heap.funcref_new(arr, 'f')", TypeError),
+    ("heap.funcref_new()", TypeError),
+    ("drc_mod.FuncRef()", TypeError),
+    ("heap.struct_set(fbox, 0, n)", TypeError),
+    ("heap.struct_set(fbox, 0, I31(1))", TypeError),
+    ("heap.struct_set(fbox, 0, e)", TypeError),
+    ("heap.struct_set(fbox, 0, 5)", TypeError),
+    ("heap.struct_set(fbox, 0, foreign_fr)", IR),
+    ("heap.struct_set(fbox, 0, closed_fr)", IR),
+    ("heap.struct_set(nnfbox, 0, None)", TypeError),
+    ("heap.struct_set(nnfbox, 0, fr_other_type)", TypeError),
+    ("heap.struct_set(eqbox, 0, fr)", TypeError),
+    ("heap.struct_set(eqbox, 0, e)", TypeError),
+    ("heap.struct_new(fbox_t, [n])", TypeError),
+    ("heap.struct_new(fbox_t, [foreign_fr])", IR),
+    ("heap.struct_new(nnfbox_t, [None])", TypeError),
+    ("heap.struct_new(node, [fr, None, 1, 2])", TypeError),
+    ("heap.array_new(farr_t, 2, n)", TypeError),
+    ("heap.array_new(farr_t, 2, foreign_fr)", IR),
+    ("heap.array_new_fixed(farr_t, [fr, n])", TypeError),
+    ("heap.array_new_fixed(farr_t, [fr, foreign_fr])", IR),
+    ("heap.array_set(fa, 0, foreign_fr)", IR),
+    ("heap.array_set(fa, 0, I31(0))", TypeError),
+    ("heap.array_set(a, 0, fr)", TypeError),
+    ("heap.array_fill(fa, 0, n, 1)", TypeError),
+    ("heap.array_fill(fa, 0, fr, 9)", IndexError),
+    ("heap.array_copy(a, 0, fa, 0, 1)", TypeError),
+    ("heap.array_copy(fa, 0, a, 0, 1)", TypeError),
+    ("heap.ref_test(foreign_fr, R.RefType(R.FUNC))", IR),
+    ("heap.ref_test(fr, 5)", TypeError),
+    ("heap.expose(fr)", TypeError),
+    ("heap.ref_count(fr)", TypeError),
+    ("heap.type_of(fr)", TypeError),
+    ("heap.extern_convert_any(fr)", TypeError),
+    ("heap.extern_convert_any(5)", TypeError),
+    ("heap.extern_convert_any(foreign)", IR),
+    ("heap.extern_convert_any(dead)", IR),
+    ("heap.any_convert_extern(fr)", TypeError),
+    ("heap.any_convert_extern('x')", TypeError),
+    ("heap.any_convert_extern(foreign)", IR),
+    ("heap.array_new_data(iarr, None, 0, 1)", TypeError),
+    ("heap.array_new_data(iarr, 'abcd', 0, 1)", TypeError),
+    ("heap.array_new_data(iarr, [1, 2, 3, 4], 0, 1)", TypeError),
+    ("heap.array_new_data(iarr, b'1234', 1, 1)", IndexError),
+    ("heap.array_new_data(iarr, b'1234', 5, 0)", IndexError),
+    ("heap.array_new_data(iarr, b'', -1, 0)", OverflowError),
+    ("heap.array_new_data(iarr, b'', 0, 1 << 40)", OverflowError),
+    ("heap.array_new_data(iarr, b'', 0, None)", TypeError),
+    ("heap.array_new_data(iarr, b'', None, 0)", TypeError),
+    ("heap.array_new_data(arr, b'1234', 0, 1)", TypeError),
+    ("heap.array_new_data(farr_t, b'1234', 0, 1)", TypeError),
+    ("heap.array_new_data(node, b'', 0, 0)", TypeError),
+    ("heap.array_new_data(functype, b'', 0, 0)", TypeError),
+    ("heap.array_new_data(12345, b'', 0, 0)", UT),
+    ("heap.array_new_data(None, b'', 0, 0)", TypeError),
+    ("heap.array_init_data(ia, 3, b'12345678', 0, 2)", IndexError),
+    ("heap.array_init_data(ia, 5, b'', 0, 0)", IndexError),
+    ("heap.array_init_data(ia, 0, b'1234', 1, 1)", IndexError),
+    ("heap.array_init_data(ia, 0, b'1234', 0, 1 << 40)", OverflowError),
+    ("heap.array_init_data(ia, -1, b'1234', 0, 1)", OverflowError),
+    ("heap.array_init_data(ia, None, b'1234', 0, 1)", TypeError),
+    ("heap.array_init_data(ia, 0, None, 0, 0)", TypeError),
+    ("heap.array_init_data(imm_arr, 0, b'1234', 0, 1)", TypeError),
+    ("heap.array_init_data(a, 0, b'1234', 0, 1)", TypeError),
+    ("heap.array_init_data(n, 0, b'', 0, 0)", IR),
+    ("heap.array_init_data(None, 0, b'', 0, 0)", IR),
+    ("heap.array_init_data(dead, 0, b'', 0, 0)", IR),
+    ("heap.array_init_data(foreign_arr, 0, b'', 0, 0)", IR),
+    ("heap.array_init_data(5, 0, b'', 0, 0)", TypeError),
+]):
+    case(f"funcref-{i}", code, exc)
+
 # ---- closed heap ------------------------------------------------------------------------------
 for i, code in enumerate([
     "closed.struct_new(node, [None, None, 1, 2])", "closed.array_new(arr, 1)",
@@ -199,6 +279,10 @@ for i, code in enumerate([
     "closed.verify()", "closed.collect()", "closed.gc()", "closed.from_raw(16)",
     "closed.expose(n)", "closed.struct_get(closed_ref, 0)", "closed.ref_count(closed_ref)",
     "closed.no_gc()", "closed.maybe_collect()", "memoryview(closed)", "closed.use_type(node)",
+    "closed.funcref_new(functype, 'f')", "closed.reclaim_funcrefs()", "closed_fr.type_index",
+    "closed_fr.target", "closed.array_new_data(iarr, b'', 0, 0)",
+    "closed.array_init_data(closed_ref, 0, b'', 0, 0)", "closed.extern_convert_any(None)",
+    "closed.any_convert_extern(None)",
 ]):
     case(f"closed-heap-{i}", code, ValueError)
 
@@ -279,11 +363,18 @@ def make_world() -> dict:
         R.SubType(R.ArrayType(R.FieldType(R.I32, False))),
         R.SubType(R.ArrayType(R.FieldType(R.I8, True))),
         R.SubType(R.FuncType()),
+        R.SubType(R.StructType([R.FieldType(R.RefType(7), True)])),
+        R.SubType(R.StructType([R.FieldType(R.RefType(7, False), True)])),
+        R.SubType(R.ArrayType(R.FieldType(R.RefType(R.FUNC), True))),
+        R.SubType(R.StructType([R.FieldType(R.RefType(R.EQ), True)])),
+        R.SubType(R.FuncType([R.I32])),
     ])])
-    node, arr, iarr, box_t, imm_t, imm_arr_t, i8arr, functype = coll.shared_types
+    (node, arr, iarr, box_t, imm_t, imm_arr_t, i8arr, functype, fbox_t, nnfbox_t, farr_t,
+     eqbox_t, functype2) = coll.shared_types
     heap = Heap(reg, max_size=1 << 24)
     w = dict(Heap=Heap, R=R, reg=reg, coll=coll, heap=heap, I31=I31, drc_mod=drc_mod,
-             node=node, arr=arr, iarr=iarr, box_t=box_t, i8arr=i8arr, functype=functype)
+             node=node, arr=arr, iarr=iarr, box_t=box_t, i8arr=i8arr, functype=functype,
+             fbox_t=fbox_t, nnfbox_t=nnfbox_t, farr_t=farr_t)
     w["n"] = heap.struct_new(node, [None, None, 1, 2])
     w["a"] = heap.array_new(arr, 4)
     w["ia"] = heap.array_new(iarr, 4, 7)
@@ -291,6 +382,12 @@ def make_world() -> dict:
     w["box"] = heap.struct_new(box_t, [w["e"]])
     w["imm"] = heap.struct_new(imm_t, [5])
     w["imm_arr"] = heap.array_new(imm_arr_t, 2, 5)
+    w["fr"] = heap.funcref_new(functype, "target")
+    w["fr_other_type"] = heap.funcref_new(functype2, "target")
+    w["fbox"] = heap.struct_new(fbox_t, [w["fr"]])
+    w["nnfbox"] = heap.struct_new(nnfbox_t, [w["fr"]])
+    w["fa"] = heap.array_new(farr_t, 2, w["fr"])
+    w["eqbox"] = heap.struct_new(eqbox_t, [None])
     w["dead"] = heap.struct_new(node, [None, None, 0, 0])
     w["dead"].close()
     gone = heap.struct_new(node, [None, None, 0, 0])
@@ -300,8 +397,10 @@ def make_world() -> dict:
     w["other"] = other = Heap(reg)
     w["foreign"] = other.struct_new(node, [None, None, 0, 0])
     w["foreign_arr"] = other.array_new(arr, 4)
+    w["foreign_fr"] = other.funcref_new(functype, "target")
     w["closed"] = closed = Heap(reg)
     w["closed_ref"] = closed.struct_new(node, [None, None, 0, 0])
+    w["closed_fr"] = closed.funcref_new(functype, "target")
     closed.close()
     w["dead_coll"] = reg.register_module([R.SubType(R.StructType([R.FieldType(R.I64)]))])
     w["dead_coll"].close()
@@ -330,7 +429,9 @@ def snapshot(w: dict):
               "oasr_len_after_last_gc"):
         st.pop(k)   # a refused collection may not count, but timing fields are noisy
     counts = tuple(heap.ref_count(w[k]) for k in ("n", "a", "ia", "e", "box"))
-    fields = (heap.struct_get(w["n"], 2), heap.array_get(w["ia"], 3), heap.array_len(w["a"]))
+    fields = (heap.struct_get(w["n"], 2), heap.array_get(w["ia"], 3), heap.array_len(w["a"]),
+              heap.struct_get(w["fbox"], 0), heap.array_get(w["fa"], 1),
+              tuple(heap.array_get(w["ia"], i) for i in range(4)))
     return st, counts, fields, len(w["reg"])
 
 
