@@ -5,7 +5,8 @@
  *   arena   nodes bumped out of one block that is reset when the tree dies, the
  *           practical floor for a tree that is freed all at once.
  * Usage: binary_trees malloc|arena DEPTH. Prints one JSON object: the seconds spent in the
- * workload, the checksum (nodes counted by the checks) and the nodes allocated.
+ * workload, the checksum (nodes counted by the checks), the nodes allocated and, on Linux, the
+ * peak resident set (VmHWM; getrusage would start from the parent's size at fork time).
  */
 #define _POSIX_C_SOURCE 199309L
 #include <stdint.h>
@@ -95,6 +96,24 @@ static void arena_init(arena *a, int depth)
     }
 }
 
+/* VmHWM in bytes, or -1 where /proc/self/status does not exist. */
+static long long peak_rss(void)
+{
+    char line[256];
+    long long kib = -1;
+    FILE *status = fopen("/proc/self/status", "r");
+    if (status == NULL)
+        return -1;
+    while (fgets(line, sizeof line, status) != NULL) {
+        if (strncmp(line, "VmHWM:", 6) == 0) {
+            kib = atoll(line + 6);
+            break;
+        }
+    }
+    fclose(status);
+    return kib < 0 ? -1 : kib * 1024;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3 || (strcmp(argv[1], "malloc") != 0 && strcmp(argv[1], "arena") != 0)) {
@@ -129,8 +148,12 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &stop);
 
     double seconds = (double)(stop.tv_sec - start.tv_sec) + (stop.tv_nsec - start.tv_nsec) * 1e-9;
-    printf("{\"seconds\": %.9f, \"checksum\": %lld, \"objects\": %llu}\n", seconds,
+    long long rss = peak_rss();
+    printf("{\"seconds\": %.9f, \"checksum\": %lld, \"objects\": %llu", seconds,
            (long long)sum, (unsigned long long)allocated);
+    if (rss >= 0)
+        printf(", \"peak_rss_bytes\": %lld", rss);
+    printf("}\n");
     free(scratch.base);
     free(long_lived_arena.base);
     return 0;

@@ -19,8 +19,9 @@ import time
 import drc
 import registry
 
-from drc.bench.drivers import node_cell_types, registry_chain
-from drc.bench.workloads import GUEST_LIVE, MIN_DEPTH, REGISTRY_CHAIN, WORKLOADS, max_depth
+from drc.bench.drivers import CELL, CELLS, DNODE, NODE, node_cell_types, registry_chain
+from drc.bench.workloads import (CYCLIC, GUEST_LIVE, MIN_DEPTH, REGISTRY_CHAIN, WORKLOADS,
+                                 max_depth)
 
 
 cdef enum:
@@ -38,6 +39,10 @@ cdef struct Layout:
     uint32_t cells           # engine type index of the [cell] array
     uint32_t elems           # byte offset of the array's first element
     uint32_t elem_size
+    uint32_t dnode           # engine type index of dnode {i64 value, prev, next}
+    uint32_t dvalue          # byte offsets of dnode's fields
+    uint32_t prev
+    uint32_t dnext
 
 
 # ---- binary-trees -------------------------------------------------------------------------
@@ -99,16 +104,22 @@ cdef object _binary_trees(Heap h, const Layout* t, int size, sample, dict extras
 
 # ---- list-churn ---------------------------------------------------------------------------
 
-cdef int64_t list_round(Heap h, const Layout* t, int size, int r) except? -1 nogil:
-    cdef gcref_t head = 0, cell, walk
-    cdef int64_t total = 0
+cdef gcref_t build_list(Heap h, const Layout* t, int size, int r) except? 0 nogil:
+    """A list of `size` cells holding i + r, prepended; returns the owned head (0 if empty)."""
+    cdef gcref_t head = 0, cell
     cdef int i
     for i in range(size):
         cell = new_struct(h, t.cell)
         (<int64_t*>field_addr(h, cell, t.value))[0] = i + r
         move_ref(h, cell, t.next, head)     # the list's count on the old head moves into cell
         head = cell
-    walk = head
+    return head
+
+
+cdef int64_t walk_list(Heap h, const Layout* t, gcref_t head) except? -1 nogil:
+    """Sum the list's values, then give up the head (the whole list dies)."""
+    cdef gcref_t walk = head
+    cdef int64_t total = 0
     while walk != 0:
         total += (<int64_t*>field_addr(h, walk, t.value))[0]
         walk = peek_ref(h, walk, t.next)
@@ -119,9 +130,59 @@ cdef int64_t list_round(Heap h, const Layout* t, int size, int r) except? -1 nog
 cdef object _list_churn(Heap h, const Layout* t, int size, int rounds, sample):
     cdef int64_t total = 0
     cdef int r
+    cdef gcref_t head
     for r in range(rounds):
         with nogil:
-            total += list_round(h, t, size, r)
+            head = build_list(h, t, size, r)
+        sample()  # the list is live
+        with nogil:
+            total += walk_list(h, t, head)
+        sample()
+    return total
+
+
+# ---- cycle-churn --------------------------------------------------------------------------
+
+cdef gcref_t build_dlist(Heap h, const Layout* t, int size, int r) except? 0 nogil:
+    """A doubly linked list of `size` nodes holding i + r; returns the owned head."""
+    cdef gcref_t head = 0, node
+    cdef int i
+    for i in range(size):
+        node = new_struct(h, t.dnode)
+        (<int64_t*>field_addr(h, node, t.dvalue))[0] = i + r
+        if head != 0:
+            store_ref(h, head, t.prev, node)  # the old head points back: a cycle
+        move_ref(h, node, t.dnext, head)
+        head = node
+    return head
+
+
+cdef int64_t walk_dlist(Heap h, const Layout* t, gcref_t head) except? -1 nogil:
+    """Sum the values forward, count the nodes back along prev, then drop the head: the list
+    stays allocated as a garbage cycle until a cycle pass frees it."""
+    cdef gcref_t walk = head, tail = 0
+    cdef int64_t total = 0
+    while walk != 0:
+        total += (<int64_t*>field_addr(h, walk, t.dvalue))[0]
+        tail = walk
+        walk = peek_ref(h, walk, t.dnext)
+    while tail != 0:
+        total += 1
+        tail = peek_ref(h, tail, t.prev)
+    dec(h, head)
+    return total
+
+
+cdef object _cycle_churn(Heap h, const Layout* t, int size, int rounds, sample):
+    cdef int64_t total = 0
+    cdef int r
+    cdef gcref_t head
+    for r in range(rounds):
+        with nogil:
+            head = build_dlist(h, t, size, r)
+        sample()  # the list is live
+        with nogil:
+            total += walk_dlist(h, t, head)
         sample()
     return total
 
@@ -158,6 +219,8 @@ cdef object _array_churn(Heap h, const Layout* t, int size, int rounds, sample):
                 cell = new_struct(h, t.cell)
                 (<int64_t*>field_addr(h, cell, t.value))[0] = i
                 move_ref(h, array, t.elems + i * t.elem_size, cell)
+        sample()  # the array and its cells are live
+        with nogil:
             total += sum_cells(h, t, array, size)
             dec(h, array)
         sample()
@@ -292,14 +355,22 @@ def run(str workload, int size):
         return _registry(reg, size)
     types = reg.register_module(node_cell_types())
     cdef Layout t
-    t.node, t.cell, t.cells = types.shared_type(0), types.shared_type(1), types.shared_type(2)
+    t.node, t.cell = types.shared_type(NODE), types.shared_type(CELL)
+    t.cells, t.dnode = types.shared_type(CELLS), types.shared_type(DNODE)
     node, cell, cells = reg.layout(t.node), reg.layout(t.cell), reg.layout(t.cells)
+    dnode = reg.layout(t.dnode)
     t.left, t.right = node.fields[0].offset, node.fields[1].offset
     t.value, t.next = cell.fields[0].offset, cell.fields[1].offset
     t.elems, t.elem_size = cells.base_size, cells.elem_size
+    t.dvalue, t.prev, t.dnext = (dnode.fields[0].offset, dnode.fields[1].offset,
+                                 dnode.fields[2].offset)
     if workload == "guest-churn":
         return _guest_churn(reg, t.cell, t.value, size)
     cdef Heap h = drc.Heap(reg)
+    if workload in CYCLIC:
+        # Every ref is an owned count and no guest frame holds any: a provider with no roots
+        # lets the heap collect by itself under pressure.
+        h.set_root_provider(lambda: ())
     samples = []
     extras = {"timeline": samples}
     origin = time.perf_counter()
@@ -318,10 +389,15 @@ def run(str workload, int size):
         total = _list_churn(h, &t, size, rounds, sample)
     elif workload == "array-churn":
         total = _array_churn(h, &t, size, rounds, sample)
+    elif workload == "cycle-churn":
+        total = _cycle_churn(h, &t, size, rounds, sample)
     else:
         raise KeyError(workload)
     seconds = time.perf_counter() - start
     sample()
+    extras["peak_heap_bytes"] = max(s["capacity"] for s in samples)
+    # (compiled with wraparound=False: no negative indices)
+    extras["collections"] = samples[len(samples) - 1]["collections"]
     return seconds, total, extras
 
 

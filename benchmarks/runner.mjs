@@ -2,8 +2,9 @@
 // workload calls, as the Wasmtime peer does.
 //
 // Usage: node runner.mjs WASM_DIR WORKLOAD SIZE ROUNDS
-// Prints one JSON object: {"seconds": ..., "checksum": "..."} (the checksum is a decimal
-// string, since the i64 comes back as a BigInt).
+// Prints one JSON object: {"seconds": ..., "checksum": "...", "peak_rss_bytes": ...} (the
+// checksum is a decimal string, since the i64 comes back as a BigInt; the peak RSS is Linux's
+// VmHWM, left out elsewhere).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -49,10 +50,23 @@ if (workload === "registry") {
   if (workload === "binary-trees") checksum = exports.binary_trees(size);
   else if (workload === "list-churn") checksum = exports.list_churn(size, rounds);
   else if (workload === "array-churn") checksum = exports.array_churn(size, rounds);
+  else if (workload === "cycle-churn") checksum = exports.cycle_churn(size, rounds);
   else {
     console.error(`unknown workload ${workload}`);
     process.exit(2);
   }
   seconds = (performance.now() - start) / 1000;
 }
-console.log(JSON.stringify({ seconds, checksum: checksum.toString() }));
+// VmHWM, not process.resourceUsage().maxRSS: on Linux the latter starts at the parent's
+// resident set at fork time.
+function peakRss() {
+  try {
+    const line = readFileSync("/proc/self/status", "utf8").split("\n")
+      .find((l) => l.startsWith("VmHWM:"));
+    return line ? Number.parseInt(line.split(/\s+/)[1], 10) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+console.log(JSON.stringify({ seconds, checksum: checksum.toString(), peak_rss_bytes: peakRss() }));

@@ -9,6 +9,9 @@
   (type $cell (struct (field $value (mut i64))
                       (field $next (mut (ref null $cell)))))
   (type $cells (array (mut (ref null $cell))))
+  (type $dnode (struct (field $dvalue (mut i64))
+                       (field $prev (mut (ref null $dnode)))
+                       (field $dnext (mut (ref null $dnode)))))
 
   ;; A complete tree of the given depth: 2^(depth+1) - 1 nodes.
   (func $bottom_up_tree (param $depth i32) (result (ref $node))
@@ -135,6 +138,53 @@
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $fresh)))
         (local.set $array (ref.null $cells))
+        (local.set $round (i32.add (local.get $round) (i32.const 1)))
+        (br $round_loop)))
+    (local.get $sum))
+;; Each round builds a doubly linked list of `length` nodes holding i + round (prepending:
+  ;; the old head's prev points back at the new node), walks it forward summing the values,
+  ;; walks back from the tail counting the nodes, then drops it. Every dropped list is a cycle,
+  ;; which reference counting alone never frees.
+  (func (export "cycle_churn") (param $length i32) (param $rounds i32) (result i64)
+    (local $round i32) (local $i i32) (local $sum i64)
+    (local $head (ref null $dnode)) (local $node (ref null $dnode)) (local $tail (ref null $dnode))
+    (block $rounds_done
+      (loop $round_loop
+        (br_if $rounds_done (i32.ge_s (local.get $round) (local.get $rounds)))
+        (local.set $head (ref.null $dnode))
+        (local.set $i (i32.const 0))
+        (block $built
+          (loop $build
+            (br_if $built (i32.ge_s (local.get $i) (local.get $length)))
+            (local.set $node
+              (struct.new $dnode
+                (i64.extend_i32_s (i32.add (local.get $i) (local.get $round)))
+                (ref.null $dnode)
+                (local.get $head)))
+            (if (i32.eqz (ref.is_null (local.get $head)))
+              (then (struct.set $dnode $prev (ref.as_non_null (local.get $head))
+                                             (local.get $node))))
+            (local.set $head (local.get $node))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $build)))
+        (local.set $node (local.get $head))
+        (local.set $tail (ref.null $dnode))
+        (block $walked
+          (loop $forward
+            (br_if $walked (ref.is_null (local.get $node)))
+            (local.set $sum
+              (i64.add (local.get $sum) (struct.get $dnode $dvalue (local.get $node))))
+            (local.set $tail (local.get $node))
+            (local.set $node (struct.get $dnode $dnext (local.get $node)))
+            (br $forward)))
+        (block $back_done
+          (loop $back
+            (br_if $back_done (ref.is_null (local.get $tail)))
+            (local.set $sum (i64.add (local.get $sum) (i64.const 1)))
+            (local.set $tail (struct.get $dnode $prev (local.get $tail)))
+            (br $back)))
+        (local.set $head (ref.null $dnode))
+        (local.set $node (ref.null $dnode))
         (local.set $round (i32.add (local.get $round) (i32.const 1)))
         (br $round_loop)))
     (local.get $sum))

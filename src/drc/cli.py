@@ -37,6 +37,31 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+WASM_MAGIC = b"\0asm"
+
+
+def _wasm_bytes(path: str, data: bytes) -> bytes:
+    """The binary itself, or the binary of WebAssembly text (via wasmtime when installed)."""
+    if data.startswith(WASM_MAGIC):
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data  # neither binary nor text: the decoder names what is wrong
+    if not text.lstrip().startswith(("(", ";;")):
+        return data
+    try:
+        import wasmtime  # type: ignore[import-not-found, import-untyped, unused-ignore]
+    except ImportError:
+        raise ValueError("this looks like WebAssembly text; install wasmtime (pip install "
+                         "wasmtime) to read it here, or convert it to a binary first "
+                         "(wat2wasm from wabt, or wasm-tools parse)") from None
+    try:
+        return bytes(wasmtime.wat2wasm(text))
+    except Exception as e:  # wasmtime raises its own error type for bad text
+        raise ValueError(f"not valid WebAssembly text: {e}") from None
+
+
 def _cmd_types(args: argparse.Namespace) -> int:
     from registry import RegistryError
     from registry.describe import describe_wasm
@@ -44,8 +69,8 @@ def _cmd_types(args: argparse.Namespace) -> int:
     try:
         with open(args.file, "rb") as f:
             data = f.read()
-        lines = describe_wasm(data)
-    except (OSError, RegistryError) as e:
+        lines = describe_wasm(_wasm_bytes(args.file, data))
+    except (OSError, RegistryError, ValueError) as e:
         print(f"error: {args.file}: {e}", file=sys.stderr)
         return 1
     print("\n".join(lines))
@@ -54,8 +79,13 @@ def _cmd_types(args: argparse.Namespace) -> int:
 
 def _add_types(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("types", help="rec groups, shared indices, layouts and subtyping of a "
-                                     ".wasm file's types")
-    p.add_argument("file", help="a WebAssembly binary")
+                                     "module's types",
+                       description="Register the type section of a WebAssembly module in a "
+                                   "fresh type registry and print its rec groups, the "
+                                   "engine-wide index of each type, heap layouts and "
+                                   "subtyping.")
+    p.add_argument("file", help="a WebAssembly binary (.wasm), or text (.wat) when the "
+                                "wasmtime package is installed")
     p.set_defaults(func=_cmd_types)
 
 
@@ -63,6 +93,10 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     from drc.bench import add_parser
 
     add_parser(sub)
+
+
+#: How to install the gc_zeal build, from a checkout (the fuzz command's advice).
+ZEAL_INSTALL = "pip install . -Csetup-args=-Dgc_zeal=true"
 
 
 def _cmd_fuzz(args: argparse.Namespace) -> int:
@@ -73,7 +107,15 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
 
 def _add_fuzz(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fuzz", help="seeded random operation streams checked against a "
-                                    "reference model (use a zeal build)")
+                                    "reference model (use a zeal build)",
+                       description="Fuzz the heap, collector and type registry: seeded random "
+                                   "operation streams run against a plain-Python reference "
+                                   "model, a fresh heap and registry per run. A failure is "
+                                   "shrunk and written out as a reproducer script "
+                                   "(fuzz-repro-SEED.py); the exit status is 1. Run it on the "
+                                   "gc_zeal build, which poisons memory and checks the heap's "
+                                   "integrity at every collection phase: "
+                                   f"{ZEAL_INSTALL}")
     p.add_argument("--seed", type=int, default=None,
                    help="first run's seed (run k uses seed+k); random and printed if omitted")
     budget = p.add_mutually_exclusive_group()

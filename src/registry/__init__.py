@@ -45,7 +45,6 @@ from registry.registry import (
 )
 
 
-
 def get_include() -> str:
     """The include directory for extensions that ``cimport registry``: pass it to Cython
     (``-I``). It is the directory that holds the ``registry`` package and its ``.pxd`` files

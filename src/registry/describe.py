@@ -22,6 +22,18 @@ def _layout_line(layout: StructLayout | ArrayLayout | None) -> str:
     return "func (no layout)"
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+#: Printed under the summary: what the report's notation means.
+KEY = [
+    "key: type M -> shared S: module type index M is engine-wide type index S (equivalent types "
+    "share one)",
+    "     layout fields are offset:size in bytes; * marks a GC ref field (counted and traced)",
+]
+
+
 def describe_wasm(wasm_bytes: bytes, registry: TypeRegistry | None = None) -> list[str]:
     """Register the binary's types (in a fresh registry unless one is given); report lines.
 
@@ -30,17 +42,30 @@ def describe_wasm(wasm_bytes: bytes, registry: TypeRegistry | None = None) -> li
     groups: list[RecGroup] = decode_type_section(wasm_bytes)
     reg = registry if registry is not None else TypeRegistry()
     lines: list[str] = []
+    before = len(reg)
     with reg.register_module(groups) as coll:
         n = len(coll)
-        lines.append(f"{n} types in {len(groups)} rec groups "
-                     f"(registry now holds {len(reg)} types)")
+        # In a fresh registry, every type beyond the module's own is a trampoline type.
+        extra = len(reg) - len(set(coll.shared_types)) if before == 0 else 0
+        lines.append(f"{_count(n, 'type')} in {_count(len(groups), 'rec group')}; the "
+                     f"registry now holds {_count(len(reg), 'type')}")
+        if extra > 0:
+            lines.append(f"  ({extra} of them trampoline type{'s' * (extra != 1)}: a function "
+                         "type's form with every ref parameter and result widened to a "
+                         "nullable top type, which host calls go through)")
+        lines.extend(KEY)
         m = 0
         for g, group in enumerate(groups):
             lines.append(f"rec group {g}:")
             for sub in group:
                 shared = coll.shared_type(m)
                 lines.append(f"  type {m} -> shared {shared}: {sub!r}")
-                lines.append(f"    layout: {_layout_line(reg.layout(shared))}")
+                layout = _layout_line(reg.layout(shared))
+                if layout.startswith("func"):
+                    tramp = reg.trampoline_type(shared)
+                    layout += ("; it is its own trampoline type" if tramp == shared
+                               else f"; trampoline type: shared {tramp}")
+                lines.append(f"    layout: {layout}")
                 m += 1
         lines.append("subtyping (module indices, proper supertypes):")
         shared_types = coll.shared_types

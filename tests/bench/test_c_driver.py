@@ -31,7 +31,8 @@ def driver_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("workload,size", [("binary-trees", 6), ("binary-trees", 9),
                                            ("list-churn", 300), ("array-churn", 300),
-                                           ("registry", 5), ("guest-churn", 20_000)])
+                                           ("cycle-churn", 300), ("registry", 5),
+                                           ("guest-churn", 20_000)])
 def test_c_driver_checksums(driver_dir, workload, size):
     proc = subprocess.run([sys.executable, "-m", "drc.bench._child", "drc-c", workload,
                            str(size), "-", str(driver_dir)], capture_output=True, text=True,
@@ -43,6 +44,12 @@ def test_c_driver_checksums(driver_dir, workload, size):
         assert data["bytes_per_node"] == 32
         # Every sample is a Heap.stats() dict; the last one sees every tree freed.
         assert data["timeline"][-1]["live_objects"] == 0
+    if workload in ("list-churn", "array-churn", "cycle-churn"):
+        # Samples are taken while each round's data is live, not only after it is dropped.
+        assert max(s["used_bytes"] for s in data["timeline"]) >= size * 32
+        assert data["peak_heap_bytes"] >= max(s["capacity"] for s in data["timeline"])
+    if workload == "cycle-churn":
+        assert data["timeline"][-1]["objects_allocated"] == size * W.WORKLOADS[workload].rounds
     if workload == "guest-churn":
         # Both policies ran; each collected (the root provider reported the live frame),
         # and Wasmtime's rule never let the heap grow past one page.

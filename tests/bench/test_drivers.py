@@ -28,11 +28,34 @@ def test_registry_chain_is_the_wasm_chain():
 
 @needs_heap
 @pytest.mark.parametrize("workload,size", [("binary-trees", 6), ("binary-trees", 8),
-                                           ("list-churn", 50), ("array-churn", 50)])
+                                           ("list-churn", 50), ("array-churn", 50),
+                                           ("cycle-churn", 50)])
 def test_heap_workloads(workload, size):
     seconds, checksum, extras = drivers.run(workload, size)
     assert checksum == W.expected(workload, size)
     assert extras["timeline"] and all("t" in s for s in extras["timeline"])
+    assert extras["peak_heap_bytes"] == max(s["capacity"] for s in extras["timeline"]) > 0
+
+
+@needs_heap
+@pytest.mark.parametrize("workload", ["list-churn", "array-churn"])
+def test_samples_see_the_live_data(workload):
+    # A sample is taken while each round's data is live, so "used" is not flat at 0.
+    seconds, checksum, extras = drivers.run(workload, 200)
+    used = [s["used_bytes"] for s in extras["timeline"]]
+    assert max(used) >= 200 * 32
+    assert extras["timeline"][-1]["live_objects"] == 0
+
+
+@needs_heap
+def test_cycle_churn_leaves_garbage_cycles_without_a_cycle_pass():
+    # Each round's list is one garbage cycle once dropped. Reference counting alone never
+    # frees it: live_objects at the end counts what a cycle pass has not reclaimed.
+    seconds, checksum, extras = drivers.run("cycle-churn", 100)
+    last = extras["timeline"][-1]
+    rounds = W.WORKLOADS["cycle-churn"].rounds
+    assert 0 <= last["live_objects"] <= 100 * rounds
+    assert last["objects_allocated"] == 100 * rounds
 
 
 @needs_heap

@@ -41,9 +41,10 @@ def test_run_once_reports_crashes_and_garbage():
 def test_schedule_interleaves_and_rotates():
     a, b = _fake("cpython", ""), _fake("wasmtime", "")
     c = harness.Prepared("c-arena", a.command, workloads=harness.C_WORKLOADS)
-    plan = harness.schedule([a, b, c], ["binary-trees", "registry"], {"binary-trees": 6,
-                                                                      "registry": 2}, 2)
-    names = [(p.name, w) for p, w, _ in plan]
+    plan = harness.schedule([a, b, c], ["binary-trees", "registry"], {"binary-trees": (6,),
+                                                                      "registry": (2,)}, 2)
+    names = [(p.name, w) for p, w, _, _ in plan]
+    assert [rep for _, _, _, rep in plan] == [0] * 5 + [1] * 5
     assert names[:5] == [("cpython", "binary-trees"), ("wasmtime", "binary-trees"),
                          ("c-arena", "binary-trees"), ("cpython", "registry"),
                          ("wasmtime", "registry")]
@@ -64,7 +65,7 @@ def test_missing_peers_are_reported_as_skipped(tmp_path, monkeypatch):
     assert [p.name for p in ready] == ["cpython"]
     assert "wasmtime" in skipped["wasmtime"] and "wasmtime" in skipped["v8"]
     assert "compiler" in skipped["c-malloc"]
-    records = harness.summarize([], skipped, ["binary-trees"], {"binary-trees": 6},
+    records = harness.summarize([], skipped, ["binary-trees"], {"binary-trees": (6,)},
                                 ["cpython", "wasmtime", "v8", "c-malloc"])
     assert {r["driver"]: r["status"] for r in records} == {
         "wasmtime": "skipped", "v8": "skipped", "c-malloc": "skipped"}
@@ -80,17 +81,23 @@ def test_c_peer(tmp_path):
             f"c-{mode}", lambda w, s, m=mode: [str(exe), m, str(s)]), "binary-trees", 8)
         assert run.error is None, run.error
         assert run.checksum == W.expected("binary-trees", 8)
+        if sys.platform.startswith("linux"):
+            # The C program's own VmHWM: far below the harness's resident set.
+            assert 0 < run.peak_rss_bytes < 16 << 20
     bad = subprocess.run([str(exe), "bogus", "3"], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage" in bad.stderr
 
 
+def _runs(driver, workload, size, seconds, **extras):
+    return [harness.Run(driver, workload, size, repetition=k, seconds=t, peak_rss_bytes=10,
+                        checksum=W.expected(workload, size), extras=dict(extras))
+            for k, t in enumerate(seconds)]
+
+
 def test_summary_ratios_and_budgets():
-    runs = [harness.Run("cpython", "binary-trees", 6, seconds=s, peak_rss_bytes=10,
-                        checksum=W.expected("binary-trees", 6)) for s in (2.0, 1.0, 3.0)]
-    runs += [harness.Run("drc-python", "binary-trees", 6, seconds=s, peak_rss_bytes=20,
-                         checksum=W.expected("binary-trees", 6),
-                         extras={"bytes_per_node": 32.0}) for s in (1.0, 0.5)]
-    records = harness.summarize(runs, {}, ["binary-trees"], {"binary-trees": 6},
+    runs = _runs("cpython", "binary-trees", 6, (2.0, 1.0, 3.0))
+    runs += _runs("drc-python", "binary-trees", 6, (1.0, 0.5), bytes_per_node=32.0)
+    records = harness.summarize(runs, {}, ["binary-trees"], {"binary-trees": (6,)},
                                 ["drc-python", "cpython"])
     py, cp = records
     assert cp["seconds_median"] == 2.0 and (cp["seconds_min"], cp["seconds_max"]) == (1.0, 3.0)
@@ -98,19 +105,123 @@ def test_summary_ratios_and_budgets():
     assert py["seconds_median"] == 0.75 and py["bytes_per_node"] == 32.0
     (ratio,) = harness.ratios(records, ["binary-trees"])
     assert ratio["peer"] == "cpython" and ratio["ratio"] == pytest.approx(2.0 / 0.75)
-    # Measured at depth 6, every binary-trees budget says it is not the depth of the budget.
-    budgets = {b["budget"].split(" (d = 6;")[0]: b for b in harness.budgets(records)}
-    assert budgets["Python API / CPython __slots__, binary-trees objects/s"]["met"] is True
-    assert budgets["heap bytes per {ref, ref} struct"]["met"] is True
-    assert budgets["C level binary-trees objects/s"]["met"] is None
-    assert all("d = 6" in b["budget"] for b in harness.budgets(records)
-               if "binary-trees" in b["budget"])
+    # Per repetition: 2.0 / 1.0 and 1.0 / 0.5 (the third cpython run has no partner).
+    assert (ratio["ratio_min"], ratio["ratio_max"], ratio["pairs"]) == (2.0, 2.0, 2)
+    budgets = {b["budget"]: b for b in harness.budgets(records)}
+    py_budget = budgets["binary-trees: Python API / CPython __slots__, objects/s"]
+    # Measured at depth 6: a value, and no verdict, since the budget is set at d = 16.
+    assert py_budget["measured"] == pytest.approx(2.0 / 0.75)
+    assert py_budget["met"] is None and "d = 16" in py_budget["note"]
+    assert budgets["binary-trees: heap bytes per {ref, ref} struct"]["met"] is True
+    c_level = budgets["binary-trees: C level / V8, objects/s"]
+    assert c_level["met"] is None and "not in this run" in c_level["note"]
+    # Only the budgets of workloads that ran are listed.
+    assert all(b["workload"] == "binary-trees" for b in budgets.values())
+
+
+def _pair(ours, theirs, workload="list-churn", size=None):
+    size = size or W.WORKLOADS[workload].default_size
+    runs = _runs("drc-c", workload, size, ours) + _runs("v8", workload, size, theirs)
+    records = harness.summarize(runs, {}, [workload], {workload: (size,)}, ["drc-c", "v8"])
+    return records, harness.ratios(records, [workload])
+
+
+@pytest.mark.parametrize("ours,theirs,met", [
+    ((1.0, 1.0, 1.0), (2.5, 2.2, 2.1), True),       # every repetition above 2x
+    ((1.0, 1.0, 1.0), (1.5, 1.9, 1.2), False),      # every repetition below
+    ((1.0, 1.0, 1.0), (1.8, 2.4, 2.1), None),       # 2x lies within the spread
+])
+def test_a_verdict_needs_the_whole_spread_on_one_side(ours, theirs, met):
+    records, ratio_list = _pair(ours, theirs)
+    (budget,) = [b for b in harness.budgets(records, ratio_list)
+                 if b["budget"].startswith("list-churn: C level / V8")]
+    assert budget["met"] is met
+    assert budget["low"] <= budget["measured"] <= budget["high"]
+    if met is None:
+        assert "within the spread" in budget["note"]
+
+
+def test_quick_runs_and_short_runs_give_no_verdict():
+    records, ratio_list = _pair((1.0, 1.0, 1.0), (9.0, 9.0, 9.0))
+    (quick,) = [b for b in harness.budgets(records, ratio_list, quick=True)
+                if b["budget"].startswith("list-churn: C level")]
+    assert quick["met"] is None and "quick" in quick["note"]
+    records, ratio_list = _pair((1.0, 1.0), (9.0, 9.0))
+    (short,) = [b for b in harness.budgets(records, ratio_list)
+                if b["budget"].startswith("list-churn: C level")]
+    assert short["met"] is None and "repetition" in short["note"]
+    records, ratio_list = _pair((1.0, 1.0, 1.0), (9.0, 9.0, 9.0), size=1000)
+    (small,) = [b for b in harness.budgets(records, ratio_list)
+                if b["budget"].startswith("list-churn: C level")]
+    assert small["met"] is None and "200,000" in small["note"]
+
+
+def test_growth_policy_budget_holds_in_every_repetition_at_both_sizes():
+    sizes = W.WORKLOADS["guest-churn"].sizes(quick=False)
+    assert len(sizes) == 2
+    runs = _runs("drc-c", "guest-churn", sizes[0], (1.0, 1.0, 1.0))
+    for run, ratio in zip(runs, (1.2, 1.04, 1.3), strict=True):
+        run.extras["policy_ratio"] = ratio
+    more = _runs("drc-c", "guest-churn", sizes[1], (1.0, 1.0, 1.0))
+    for run in more:
+        run.extras["policy_ratio"] = 1.1
+    records = harness.summarize(runs + more, {}, ["guest-churn"], {"guest-churn": sizes},
+                                ["drc-c"])
+    policy = [b for b in harness.budgets(records) if "growth policy" in b["budget"]]
+    assert [b["size"] for b in policy] == list(sizes)
+    # One repetition below 1.05x is a miss, whatever the median.
+    assert policy[0]["met"] is False and "1 of 3" in policy[0]["note"]
+    assert policy[1]["met"] is True
+    assert records[0]["policy_ratio_all"] == [1.2, 1.04, 1.3]
+
+
+def test_the_result_table_has_a_note_column_only_when_a_run_failed():
+    from drc.bench import report
+
+    records, _ = _pair((1.0, 1.0, 1.0), (2.0, 2.0, 2.0))
+    headers, rows = report.result_rows(records)
+    assert headers == report.HEADERS and all(len(r) == len(headers) for r in rows)
+    assert all(cell for r in rows for cell in r)
+    runs = _runs("drc-c", "list-churn", 200_000, (1.0,))
+    runs.append(harness.Run("v8", "list-churn", 200_000, error="exit status 1: boom"))
+    records = harness.summarize(runs, {}, ["list-churn"], {"list-churn": (200_000,)},
+                                ["drc-c", "v8"])
+    headers, rows = report.result_rows(records)
+    assert headers[-1] == "note" and rows[-1][-1].startswith("FAILED: exit status 1")
+
+
+def test_skip_rows_group_drivers_sharing_a_reason():
+    from drc.bench import report
+
+    skipped = {"wasmtime": "no wasmtime", "v8": "no node"}
+    limits = [harness.Prepared("cpython", lambda w, s: []),
+              harness.Prepared("drc-python", lambda w, s: [])]
+    records = harness.summarize([], skipped, ["guest-churn"], {"guest-churn": (10,)},
+                                ["drc-python", "wasmtime", "v8", "cpython"], limits)
+    rows = report.skip_rows(records)
+    assert len(rows) == 3
+    shared = [r for r in rows if "growth policies" in r[1]]
+    assert shared == [["drc, Python API; CPython __slots__", shared[0][1]]]
+
+
+def test_children_report_their_own_peak_rss():
+    # The child's figure replaces wait4's, which starts at the parent's size at fork time.
+    run = harness.run_once(_fake("cpython", json.dumps(
+        {"seconds": 0.5, "checksum": W.expected("list-churn", 3), "peak_rss_bytes": 12345})),
+        "list-churn", 3)
+    assert run.error is None and run.peak_rss_bytes == 12345
+    from drc.bench._child import peak_rss
+
+    mine = peak_rss()
+    if mine is not None:
+        assert mine > 1 << 20
 
 
 def test_cli_json_schema_and_plot(tmp_path, capsys):
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
     argv = ["bench", "--only", "cpython", "--only", "c-arena", "--repeat", "2", "--depth", "6",
             "--size", "list-churn=50", "--size", "array-churn=50", "--size", "registry=5",
+            "--size", "cycle-churn=50", "--size", "guest-churn=100,200",
             "--json", str(out), "--markdown", str(tmp_path / "bench.md")]
     try:
         import matplotlib  # noqa: F401
@@ -135,15 +246,28 @@ def test_cli_json_schema_and_plot(tmp_path, capsys):
     assert "growth policies" in by[("guest-churn", "cpython")]["reason"]
     if png is not None:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Two guest-churn sizes, each its own record.
+    assert [r["size"] for r in data["records"]
+            if r["workload"] == "guest-churn" and r["driver"] == "cpython"] == [100, 200]
     assert "CPython __slots__" in capsys.readouterr().out
     md = (tmp_path / "bench.md").read_text()
     assert "| workload | driver / peer |" in md and "CPython __slots__" in md
+    assert "| note |" not in md  # nothing failed
+
+
+def test_cli_quick_markdown_says_it_is_indicative(tmp_path):
+    md = tmp_path / "bench.md"
+    argv = ["bench", "--quick", "--only", "cpython", "--repeat", "1", "--workload", "registry",
+            "--size", "registry=3", "--markdown", str(md)]
+    assert cli_main(argv) == 0
+    assert "indicative" in md.read_text()
 
 
 @pytest.mark.parametrize("argv", [
     ["bench", "--depth", "0"],
     ["bench", "--size", "nope=3"],
     ["bench", "--size", "registry=x"],
+    ["bench", "--size", "registry=3,x"],
     ["bench", "--repeat", "0"],
     ["bench", "--only", "nobody"],
     ["bench", "--json", "no-such-directory/x.json"],
@@ -152,3 +276,12 @@ def test_cli_rejects_bad_arguments(argv):
     with pytest.raises(SystemExit) as exc:
         cli_main(argv)
     assert exc.value.code == 2
+
+
+def test_wasmgc_driver_is_skipped_with_a_reason_when_missing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wasmgc", None)
+    ready, skipped = harness.prepare(["wasmgc"], tmp_path, tmp_path, lambda _: None)
+    assert ready == []
+    assert "examples/wasmgc" in skipped["wasmgc"]
+    assert harness.LABELS["wasmgc"] == "drc, Wasm interpreter (wasmgc)"
+    assert "wasmgc" in harness.DRIVER_ORDER and "wasmgc" in harness.DRC_DRIVERS

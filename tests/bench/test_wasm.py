@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_binary_trees(instances, depth):
 @pytest.mark.parametrize("size", [1, 17, 100])
 def test_churns(instances, size):
     store, exports = instances
-    for workload in ("list-churn", "array-churn"):
+    for workload in ("list-churn", "array-churn", "cycle-churn"):
         rounds = W.WORKLOADS[workload].rounds
         func = exports["workloads"][workload.replace("-", "_")]
         assert func(store, size, rounds) == W.expected(workload, size)
@@ -65,6 +66,18 @@ def test_wasmtime_child(wasm_dir, workload):
     assert seconds >= 0 and checksum == W.expected(workload, 7)
 
 
+@pytest.mark.parametrize("workload", ["binary-trees", "cycle-churn", "registry"])
+def test_wasmtime_pulley_child(wasm_dir, workload):
+    from drc.bench._child import run_wasmtime
+
+    try:
+        harness._require_pulley()
+    except harness.Skip as exc:
+        pytest.skip(str(exc))
+    seconds, checksum = run_wasmtime(workload, 5, wasm_dir, target="pulley64")
+    assert seconds >= 0 and checksum == W.expected(workload, 5)
+
+
 @pytest.mark.parametrize("workload", W.COMPARED)
 def test_v8_runner(wasm_dir, workload):
     try:
@@ -79,6 +92,8 @@ def test_v8_runner(wasm_dir, workload):
     data = json.loads(proc.stdout)
     assert int(data["checksum"]) == W.expected(workload, size)
     assert data["seconds"] >= 0
+    if sys.platform.startswith("linux"):
+        assert data["peak_rss_bytes"] > 1 << 20
 
 
 def test_v8_runner_rejects_bad_arguments(wasm_dir):

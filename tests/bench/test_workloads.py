@@ -61,6 +61,39 @@ def test_array_churn(size):
     assert W.objects("array-churn", size) == rounds * (1 + 2 + size)
 
 
+@pytest.mark.parametrize("size", [1, 2, 17, 100])
+def test_cycle_churn(size):
+    rounds = W.WORKLOADS["cycle-churn"].rounds
+    total, allocated = _brute_list(size, rounds)
+    # The list-churn values, plus one per node for the walk back along prev.
+    assert W.cycle_churn(size, rounds) == total + allocated == W.expected("cycle-churn", size)
+    assert W.objects("cycle-churn", size) == allocated
+
+
+def test_cycle_churn_leaves_cycles_that_only_cpythons_collector_frees():
+    import gc
+    import weakref
+
+    class Probe(W.DNode):
+        __slots__ = ("__weakref__",)
+
+    a = Probe(0, None, None)
+    b = Probe(1, a, None)
+    a.next = b
+    ref = weakref.ref(a)
+    del a, b
+    assert ref() is not None  # reference counting alone keeps the pair
+    gc.collect()
+    assert ref() is None
+
+
+def test_full_runs_measure_guest_churn_at_both_budget_sizes():
+    w = W.WORKLOADS["guest-churn"]
+    assert w.sizes(quick=False) == (400_000, 4_000_000)
+    assert w.sizes(quick=True) == (400_000,)
+    assert W.WORKLOADS["list-churn"].sizes(quick=False) == (200_000,)
+
+
 def test_registry_counts_subtype_answers():
     chain = W._register_chain()
     yes = sum(issubclass(a, b) for a in chain for b in chain)

@@ -213,3 +213,33 @@ def test_cli_types(tmp_path):
     out = subprocess.run([sys.executable, "-m", "drc", "types", str(bad)], capture_output=True,
                          text=True)
     assert out.returncode == 1 and "byte offset" in out.stderr
+
+
+def test_cli_types_explains_its_notation_and_counts_in_words(tmp_path):
+    path = tmp_path / "m.wasm"
+    path.write_bytes(SAMPLE)
+    out = subprocess.run([sys.executable, "-m", "drc", "types", str(path)], capture_output=True,
+                         text=True)
+    assert "* marks a GC ref field" in out.stdout
+    assert "rec groups" in out.stdout and "1 rec groups" not in out.stdout
+
+
+def test_cli_types_reads_text_or_says_how_to_get_a_binary(tmp_path):
+    wat = tmp_path / "m.wat"
+    wat.write_text("(module (rec (type (func (param (ref any)))) (type (struct (field i32)))))")
+    out = subprocess.run([sys.executable, "-m", "drc", "types", str(wat)], capture_output=True,
+                         text=True)
+    try:
+        import wasmtime  # noqa: F401
+    except ImportError:
+        assert out.returncode == 1 and "wat2wasm" in out.stderr
+        return
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("2 types in 1 rec group;")
+    assert "1 of them trampoline type" in out.stdout
+    assert "trampoline type: shared 2" in out.stdout
+    bad = tmp_path / "bad.wat"
+    bad.write_text("(module (type bogus))")
+    out = subprocess.run([sys.executable, "-m", "drc", "types", str(bad)], capture_output=True,
+                         text=True)
+    assert out.returncode == 1 and "not valid WebAssembly text" in out.stderr

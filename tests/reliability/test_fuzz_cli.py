@@ -30,8 +30,15 @@ def test_a_short_campaign_passes_and_reports_its_figures():
 def test_release_builds_refuse_unless_allowed():
     p = run_cli("--ops", "50", "--seed", "1", "--quiet")
     assert p.returncode == 2 and "RELEASE build" in p.stderr
+    assert "pip install . -Csetup-args=-Dgc_zeal=true" in p.stderr
     p = run_cli("--ops", "50", "--seed", "1", "--quiet", "--allow-release")
     assert p.returncode == 0 and "RELEASE build" in p.stderr, p.stdout + p.stderr
+
+
+def test_help_describes_the_command():
+    p = run_cli("--help")
+    assert p.returncode == 0
+    assert "reference model" in p.stdout and "-Dgc_zeal=true" in p.stdout
 
 
 def test_a_failure_is_shrunk_and_written_as_a_reproducer(tmp_path, monkeypatch, capsys):

@@ -1,9 +1,10 @@
 """``python -m drc bench``: drc against the systems it replaces, in one run on this machine.
 
-Workloads (``workloads.py``) run in the drc drivers (the Python API, and a downstream Cython
-module that cimports drc) and in the peers: CPython ``__slots__`` objects, Wasmtime and V8 on
-the same Wasm GC binaries, and binary-trees in C (malloc/free and an arena). See
-``docs/benchmarks.md`` for the method.
+Workloads (``workloads.py``) run in the drc drivers (the Python API, a downstream Cython module
+that cimports drc, and the reference Wasm interpreter when it is installed) and in the peers:
+CPython ``__slots__`` objects, Wasmtime (compiled and Pulley-interpreted) and V8 on the same
+Wasm GC binaries, and binary-trees in C (malloc/free and an arena). See ``docs/benchmarks.md``
+for the method.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Run the benchmark workloads in every driver and peer, in fresh interleaved "
                     "processes, and print medians, min-max and ratios.")
     p.add_argument("--quick", action="store_true",
-                   help="small sizes and 3 repetitions (under a minute)")
+                   help="small sizes and 3 repetitions (about a minute): indicative, no "
+                        "verdicts on the budgets")
     p.add_argument("--depth", type=int, default=None,
                    help="binary-trees maximum depth (default 16; 12 with --quick)")
-    p.add_argument("--size", action="append", default=[], metavar="WORKLOAD=N",
-                   help="size of another workload, e.g. list-churn=50000 (repeatable)")
+    p.add_argument("--size", action="append", default=[], metavar="WORKLOAD=N[,N...]",
+                   help="sizes of another workload, e.g. list-churn=50000 (repeatable)")
     p.add_argument("--repeat", type=int, default=None,
                    help="repetitions of each pair (default 5; 3 with --quick)")
     p.add_argument("--workload", action="append", choices=list(WORKLOADS), default=None,
@@ -50,20 +52,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def _sizes(args: argparse.Namespace, parser_error) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    sizes = {name: (w.quick_size if args.quick else w.default_size)
-             for name, w in WORKLOADS.items()}
+def _sizes(args: argparse.Namespace, parser_error) -> dict[str, tuple[int, ...]]:  # type: ignore[no-untyped-def]
+    sizes = {name: w.sizes(quick=args.quick) for name, w in WORKLOADS.items()}
     if args.depth is not None:
-        sizes["binary-trees"] = args.depth
+        sizes["binary-trees"] = (args.depth,)
     for item in args.size:
         name, _, value = item.partition("=")
-        if name not in WORKLOADS or not value.isdigit():
-            parser_error(f"--size wants WORKLOAD=N with WORKLOAD in {', '.join(WORKLOADS)}")
-        sizes[name] = int(value)
-    if not 1 <= sizes["binary-trees"] <= 24:
+        values = value.split(",")
+        if name not in WORKLOADS or not all(v.isdigit() for v in values):
+            parser_error(f"--size wants WORKLOAD=N[,N...] with WORKLOAD in "
+                         f"{', '.join(WORKLOADS)}")
+        sizes[name] = tuple(sorted({int(v) for v in values}))
+    if not all(1 <= d <= 24 for d in sizes["binary-trees"]):
         parser_error("--depth must be between 1 and 24")
-    for name, value in sizes.items():
-        if value < 1:
+    for name, values in sizes.items():
+        if min(values) < 1:
             parser_error(f"the size of {name} must be positive")
     return sizes
 
@@ -91,7 +94,8 @@ def main(args: argparse.Namespace) -> int:
         except ImportError:
             error("--plot needs matplotlib (pip install 'drc[bench]')")
     meta = harness.machine()
-    meta.update(sizes=sizes, repeat=repeat, quick=bool(args.quick))
+    meta.update(sizes={k: list(v) for k, v in sizes.items()}, repeat=repeat,
+                quick=bool(args.quick))
     if meta.get("drc_zeal"):
         print("warning: this is the gc_zeal build; its checks make drc much slower. Benchmark a "
               "release build.", file=sys.stderr)
@@ -104,13 +108,13 @@ def main(args: argparse.Namespace) -> int:
         plan = harness.schedule(ready, workloads, sizes, repeat)
         runs = []
         with progress.bar(len(plan)) as advance:
-            for prepared, workload, size in plan:
+            for prepared, workload, size, rep in plan:
                 advance(f"{workload} / {harness.LABELS[prepared.name]}")
-                runs.append(harness.run_once(prepared, workload, size))
+                runs.append(harness.run_once(prepared, workload, size, rep))
     meta["seconds_total"] = time.perf_counter() - started
     records = harness.summarize(runs, skipped, workloads, sizes, names, ready)
     ratios = harness.ratios(records, workloads)
-    budgets = harness.budgets(records)
+    budgets = harness.budgets(records, ratios, quick=bool(args.quick))
     report.print_tables(records, ratios, budgets, meta)
     if args.json:
         report.write_json(args.json, records, ratios, budgets, meta)
@@ -143,7 +147,8 @@ class _Progress:
 
     def note(self, text: str) -> None:
         if self.console is not None and self.live:
-            self.console.log(text)
+            # A status line, not a log record: no timestamp, no source location.
+            self.console.print(f"[dim]{text}[/dim]", highlight=False)
         else:
             print(text, file=sys.stderr, flush=True)
 

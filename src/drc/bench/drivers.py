@@ -1,8 +1,8 @@
 """The drc Python-API driver: the workloads of ``workloads.py`` on a :class:`drc.Heap`.
 
 Runs in a child process started by the harness. Besides the timed result it samples
-``Heap.stats()`` a few dozen times per run (heap size and collections over time, for the plot)
-and measures the bytes one ``{ref, ref}`` node takes in the heap.
+``Heap.stats()`` a few dozen times per run (heap size and collections over time, for the plot),
+reports the peak heap capacity, and measures the bytes one ``{ref, ref}`` node takes in the heap.
 """
 
 from __future__ import annotations
@@ -10,18 +10,25 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from drc.bench.workloads import MIN_DEPTH, REGISTRY_CHAIN, WORKLOADS, max_depth
+from drc.bench.workloads import CYCLIC, MIN_DEPTH, REGISTRY_CHAIN, WORKLOADS, max_depth
+
+#: Module indices of node_cell_types() and the fields of dnode.
+NODE, CELL, CELLS, DNODE = range(4)
+DVALUE, PREV, DNEXT = range(3)
 
 
 def node_cell_types() -> list[Any]:
-    """The module of the churn workloads: node {left, right}, cell {i64, next}, [cell] array."""
+    """The workloads' module (workloads.wat): node {left, right}, cell {i64, next}, [cell]
+    array, dnode {i64, prev, next}."""
     from registry import I64, ArrayType, FieldType, RecGroup, RefType, StructType, SubType
 
-    node = SubType(StructType([FieldType(RefType(0, nullable=True), mutable=True)] * 2))
+    node = SubType(StructType([FieldType(RefType(NODE, nullable=True), mutable=True)] * 2))
     cell = SubType(StructType([FieldType(I64, mutable=True),
-                               FieldType(RefType(1, nullable=True), mutable=True)]))
-    cells = SubType(ArrayType(FieldType(RefType(1, nullable=True), mutable=True)))
-    return [RecGroup([node]), RecGroup([cell]), RecGroup([cells])]
+                               FieldType(RefType(CELL, nullable=True), mutable=True)]))
+    cells = SubType(ArrayType(FieldType(RefType(CELL, nullable=True), mutable=True)))
+    dnode = SubType(StructType([FieldType(I64, mutable=True)]
+                               + [FieldType(RefType(DNODE, nullable=True), mutable=True)] * 2))
+    return [RecGroup([node]), RecGroup([cell]), RecGroup([cells]), RecGroup([dnode])]
 
 
 def registry_chain() -> list[Any]:
@@ -48,6 +55,9 @@ class Sampler:
         stats["t"] = time.perf_counter() - self.start
         self.samples.append(stats)
 
+    def peak_capacity(self) -> int:
+        return max(int(s["capacity"]) for s in self.samples)
+
 
 def _used(heap: Any) -> int | None:
     stats = heap.stats()
@@ -66,8 +76,12 @@ def run(workload: str, size: int) -> tuple[float, int, dict[str, Any]]:
     if workload == "registry":
         return _registry(reg, size)
     types = reg.register_module(node_cell_types())
-    node_t, cell_t, cells_t = (types.shared_type(i) for i in range(3))
-    heap = getattr(drc, "Heap")(reg)  # noqa: B009 - typed loosely until drc.Heap lands
+    node_t, cell_t, cells_t, dnode_t = (types.shared_type(i) for i in range(4))
+    heap = drc.Heap(reg)
+    if workload in CYCLIC:
+        # The driver holds every ref through a GcRef handle and no guest frame holds any: a
+        # provider with no roots lets the heap collect by itself under pressure.
+        heap.set_root_provider(lambda: ())
     sample = Sampler(heap)
     extras: dict[str, Any] = {}
     rounds = WORKLOADS[workload].rounds
@@ -79,11 +93,15 @@ def run(workload: str, size: int) -> tuple[float, int, dict[str, Any]]:
         result = _list_churn(heap, cell_t, size, rounds, sample)
     elif workload == "array-churn":
         result = _array_churn(heap, cell_t, cells_t, size, rounds, sample)
+    elif workload == "cycle-churn":
+        result = _cycle_churn(heap, dnode_t, size, rounds, sample)
     else:
         raise KeyError(workload)
     seconds = time.perf_counter() - start
     sample()
     extras["timeline"] = sample.samples
+    extras["peak_heap_bytes"] = sample.peak_capacity()
+    extras["collections"] = int(sample.samples[-1]["collections"])
     return seconds, result, extras
 
 
@@ -129,12 +147,39 @@ def _list_churn(heap: Any, cell_t: int, size: int, rounds: int, sample: Sampler)
         head = None
         for i in range(size):
             head = new(cell_t, (i + r, head))
+        sample()  # the list is live
         walk = head
         while walk is not None:
             total += get(walk, 0)
             walk = get(walk, 1)
-        sample()
         del head, walk
+        sample()
+    return total
+
+
+def _cycle_churn(heap: Any, dnode_t: int, size: int, rounds: int, sample: Sampler) -> int:
+    new = heap.struct_new
+    get = heap.struct_get
+    put = heap.struct_set
+    total = 0
+    for r in range(rounds):
+        head = None
+        for i in range(size):
+            node = new(dnode_t, (i + r, None, head))
+            if head is not None:
+                put(head, PREV, node)
+            head = node
+        sample()  # the list is live
+        walk, tail = head, None
+        while walk is not None:
+            total += get(walk, DVALUE)
+            tail = walk
+            walk = get(walk, DNEXT)
+        while tail is not None:
+            total += 1
+            tail = get(tail, PREV)
+        # Dropping the handles leaves the list a garbage cycle: only a cycle pass frees it.
+        del head, node, walk, tail
         sample()
     return total
 
@@ -153,10 +198,11 @@ def _array_churn(heap: Any, cell_t: int, cells_t: int, size: int, rounds: int,
         array = heap.array_new(cells_t, size, None)
         for i in range(size):
             aset(array, i, new(cell_t, (i, None)))
+        sample()  # the array and its cells are live
         for i in range(size):
             total += get(aget(array, i), 0)
-        sample()
         del array
+        sample()
     return total
 
 

@@ -2,9 +2,9 @@
 
 Every repetition of every (workload, driver) pair runs in a fresh process; repetitions are
 interleaved (all pairs once, then all pairs again, in a rotated order) so that the noise of a
-shared machine spreads over every driver instead of landing on one. The parent measures each
-child's peak RSS with ``os.wait4`` and checks each child's checksum against the closed form in
-``workloads.expected``; a wrong checksum fails the run.
+shared machine spreads over every driver instead of landing on one. Each child reports its own
+peak RSS (``os.wait4`` stands in where it cannot), and the parent checks each child's checksum
+against the closed form in ``workloads.expected``; a wrong checksum fails the run.
 """
 
 from __future__ import annotations
@@ -27,18 +27,25 @@ from typing import Any
 from drc.bench import workloads as W
 
 #: The drc drivers, then the peers, in table order.
-DRIVER_ORDER = ("drc-c", "drc-python", "c-arena", "c-malloc", "v8", "wasmtime", "cpython")
-DRC_DRIVERS = ("drc-c", "drc-python")
+DRIVER_ORDER = ("drc-c", "drc-python", "wasmgc", "c-arena", "c-malloc", "v8", "wasmtime",
+                "wasmtime-pulley", "cpython")
+DRC_DRIVERS = ("drc-c", "drc-python", "wasmgc")
 LABELS = {
     "drc-c": "drc, C level (cimport)",
     "drc-python": "drc, Python API",
+    "wasmgc": "drc, Wasm interpreter (wasmgc)",
     "c-arena": "C, arena per tree",
     "c-malloc": "C, malloc/free",
     "v8": "V8 (Node.js), Wasm GC",
     "wasmtime": "Wasmtime (DRC), Wasm GC",
+    "wasmtime-pulley": "Wasmtime (DRC), Pulley interpreter",
     "cpython": "CPython __slots__",
 }
 C_WORKLOADS = ("binary-trees",)
+#: What the reference interpreter runs: the heap workloads of workloads.wasm.
+WASM_WORKLOADS = ("binary-trees", "list-churn", "array-churn")
+#: A verdict on a budget needs at least this many repetitions (fewer say nothing of the noise).
+MIN_REPETITIONS_FOR_VERDICT = 3
 
 
 class Skip(Exception):
@@ -62,6 +69,7 @@ class Run:
     driver: str
     workload: str
     size: int
+    repetition: int = 0
     seconds: float | None = None
     peak_rss_bytes: int | None = None
     checksum: int | None = None
@@ -224,9 +232,20 @@ def prepare(names: Iterable[str], work: Path, cache: Path,
                 driver = build_c_driver(assets, cache)
                 ready.append(Prepared(name, _child_command(child, "drc-c", "-", str(driver)),
                                       workloads=tuple(W.WORKLOADS)))
+            elif name == "wasmgc":
+                _require_wasmgc()
+                d = wasm_dir()
+                ready.append(Prepared(name, _child_command(child, "wasmgc", str(d)),
+                                      workloads=WASM_WORKLOADS,
+                                      why_not="wasmgc runs binary-trees, list-churn and "
+                                              "array-churn only"))
             elif name == "wasmtime":
                 d = wasm_dir()
                 ready.append(Prepared(name, _child_command(child, "wasmtime", str(d))))
+            elif name == "wasmtime-pulley":
+                d = wasm_dir()
+                _require_pulley()
+                ready.append(Prepared(name, _child_command(child, "wasmtime-pulley", str(d))))
             elif name == "v8":
                 d = wasm_dir()
                 node = node_executable()
@@ -268,11 +287,31 @@ def _c_command(exe: str, mode: str) -> Command:
     return command
 
 
+def _require_pulley() -> None:
+    import wasmtime  # type: ignore[import-not-found, import-untyped, unused-ignore]
+
+    config = wasmtime.Config()
+    try:
+        config.target = "pulley64"
+        wasmtime.Engine(config)
+    except Exception as exc:  # the wasmtime package raises its own error types
+        raise Skip(f"this wasmtime cannot target the Pulley interpreter: {exc}") from exc
+
+
 def _require_heap() -> None:
     import drc
 
     if not hasattr(drc, "Heap"):
         raise Skip("this drc has no Heap yet")
+
+
+def _require_wasmgc() -> None:
+    try:
+        import wasmgc  # noqa: F401
+    except ImportError as exc:
+        # VariantError (built against the other drc variant) is an ImportError too.
+        raise Skip(f"wasmgc is not usable here ({exc}); build it against this drc with "
+                   "`pip install --no-build-isolation examples/wasmgc`") from exc
 
 
 def _require_registry() -> None:
@@ -287,9 +326,12 @@ def _require_registry() -> None:
 # --- Running -----------------------------------------------------------------------------------
 
 
-def run_once(prepared: Prepared, workload: str, size: int) -> Run:
-    """Start one child, wait for it with ``os.wait4`` (for its peak RSS), parse its JSON line."""
-    run = Run(prepared.name, workload, size)
+def run_once(prepared: Prepared, workload: str, size: int, repetition: int = 0) -> Run:
+    """Start one child, wait for it, parse its JSON line.
+
+    The peak RSS is the child's own report where it has one (Linux), else ``os.wait4``'s.
+    """
+    run = Run(prepared.name, workload, size, repetition)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(prepared.command(workload, size), stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL)
@@ -311,6 +353,10 @@ def run_once(prepared: Prepared, workload: str, size: int) -> Run:
         run.seconds = float(data.pop("seconds"))
         run.checksum = int(data.pop("checksum"))
         data.pop("objects", None)
+        own = data.pop("peak_rss_bytes", None)
+        if own is not None:
+            # The child's own figure is exact; wait4's counts the parent's size at fork.
+            run.peak_rss_bytes = int(own)
         run.extras = data
     except (IndexError, ValueError, KeyError) as exc:
         run.error = f"unreadable output ({exc}): {stdout[-300:]!r}"
@@ -321,9 +367,15 @@ def run_once(prepared: Prepared, workload: str, size: int) -> Run:
     return run
 
 
-def schedule(drivers: list[Prepared], workloads: list[str], sizes: dict[str, int],
-             repeat: int) -> list[tuple[Prepared, str, int]]:
-    """All pairs once per repetition; the driver order rotates so no driver always goes first."""
+Sizes = dict[str, tuple[int, ...]]
+
+
+def schedule(drivers: list[Prepared], workloads: list[str], sizes: Sizes,
+             repeat: int) -> list[tuple[Prepared, str, int, int]]:
+    """All pairs once per repetition; the driver order rotates so no driver always goes first.
+
+    Entries are (driver, workload, size, repetition).
+    """
     plan = []
     for rep in range(repeat):
         for workload in workloads:
@@ -331,8 +383,9 @@ def schedule(drivers: list[Prepared], workloads: list[str], sizes: dict[str, int
             if not pairs:
                 continue
             shift = rep % len(pairs)
-            for d in pairs[shift:] + pairs[:shift]:
-                plan.append((d, workload, sizes[workload]))
+            for size in sizes[workload]:
+                for d in pairs[shift:] + pairs[:shift]:
+                    plan.append((d, workload, size, rep))
     return plan
 
 
@@ -340,138 +393,299 @@ def schedule(drivers: list[Prepared], workloads: list[str], sizes: dict[str, int
 
 
 def summarize(runs: list[Run], skipped: dict[str, str], workloads: list[str],
-              sizes: dict[str, int], drivers: Iterable[str],
+              sizes: Sizes, drivers: Iterable[str],
               ready: Iterable[Prepared] = ()) -> list[dict[str, Any]]:
-    """One record per (workload, driver): the JSON schema of ``--json``."""
+    """One record per (workload, size, driver): the JSON schema of ``--json``."""
     limits = {p.name: p for p in ready}
     records = []
     for workload in workloads:
-        size = sizes[workload]
-        objects = W.objects(workload, size)
-        for driver in drivers:
-            mine = [r for r in runs if r.workload == workload and r.driver == driver]
-            record: dict[str, Any] = {
-                "workload": workload, "driver": driver, "label": LABELS[driver],
-                "size": size, "objects": objects, "unit": W.WORKLOADS[workload].unit,
-                "status": "ok", "repetitions": 0,
-                "seconds_median": None, "seconds_min": None, "seconds_max": None,
-                "objects_per_second": None, "peak_rss_bytes": None,
-            }
-            if driver in skipped:
-                record.update(status="skipped", reason=skipped[driver])
-            elif driver in limits and workload not in limits[driver].workloads:
-                record.update(status="skipped", reason=limits[driver].why_not)
-            elif not mine:
-                continue
-            else:
-                failed = [r for r in mine if r.error]
-                good = [r for r in mine if not r.error and r.seconds is not None]
-                if failed:
-                    record.update(status="failed", reason=failed[0].error)
-                if good:
-                    times = [r.seconds for r in good if r.seconds is not None]
-                    median = statistics.median(times)
-                    record.update(
-                        repetitions=len(good), seconds_median=median,
-                        seconds_min=min(times), seconds_max=max(times),
-                        objects_per_second=objects / median if median > 0 else None,
-                        peak_rss_bytes=max(r.peak_rss_bytes or 0 for r in good),
-                        seconds_all=times,
-                    )
-                    extras = good[-1].extras
-                    if "bytes_per_node" in extras:
-                        record["bytes_per_node"] = extras["bytes_per_node"]
-                    if "timeline" in extras:
-                        record["timeline"] = extras["timeline"]
-                    for key, value in extras.items():
-                        if key.startswith("policy_"):
-                            record[key] = value
-            records.append(record)
+        for size in sizes[workload]:
+            for driver in drivers:
+                record = _record(runs, skipped, limits, workload, size, driver)
+                if record is not None:
+                    records.append(record)
     return records
 
 
-def rate(records: list[dict[str, Any]], workload: str, driver: str) -> float | None:
+def _record(runs: list[Run], skipped: dict[str, str], limits: dict[str, Prepared],
+            workload: str, size: int, driver: str) -> dict[str, Any] | None:
+    mine = [r for r in runs if r.workload == workload and r.size == size and r.driver == driver]
+    objects = W.objects(workload, size)
+    record: dict[str, Any] = {
+        "workload": workload, "driver": driver, "label": LABELS[driver],
+        "size": size, "objects": objects, "unit": W.WORKLOADS[workload].unit,
+        "status": "ok", "repetitions": 0,
+        "seconds_median": None, "seconds_min": None, "seconds_max": None,
+        "objects_per_second": None, "peak_rss_bytes": None,
+    }
+    if driver in skipped:
+        record.update(status="skipped", reason=skipped[driver])
+        return record
+    if driver in limits and workload not in limits[driver].workloads:
+        record.update(status="skipped", reason=limits[driver].why_not)
+        return record
+    if not mine:
+        return None
+    failed = [r for r in mine if r.error]
+    good = [r for r in mine if not r.error and r.seconds is not None]
+    if failed:
+        record.update(status="failed", reason=failed[0].error)
+    if not good:
+        return record
+    times = [r.seconds for r in good if r.seconds is not None]
+    median = statistics.median(times)
+    record.update(
+        repetitions=len(good), seconds_median=median,
+        seconds_min=min(times), seconds_max=max(times),
+        objects_per_second=objects / median if median > 0 else None,
+        peak_rss_bytes=max(r.peak_rss_bytes or 0 for r in good),
+        seconds_all=times, repetition_all=[r.repetition for r in good],
+    )
+    extras = good[-1].extras
+    if "bytes_per_node" in extras:
+        record["bytes_per_node"] = extras["bytes_per_node"]
+    if "timeline" in extras:
+        record["timeline"] = extras["timeline"]
+    peaks = [r.extras["peak_heap_bytes"] for r in good if "peak_heap_bytes" in r.extras]
+    if peaks:
+        record["peak_heap_bytes"] = max(peaks)
+    if "collections" in extras:
+        record["collections"] = max(int(r.extras.get("collections", 0)) for r in good)
+    for key, value in extras.items():
+        if key.startswith("policy_"):
+            record[key] = value
+    policy = [float(r.extras["policy_ratio"]) for r in good if "policy_ratio" in r.extras]
+    if policy:
+        record["policy_ratio_all"] = policy
+        record["policy_ratio"] = statistics.median(policy)
+    return record
+
+
+def find(records: list[dict[str, Any]], workload: str, driver: str,
+         size: int | None = None) -> dict[str, Any] | None:
+    """The record of (workload, driver) at `size` (default: the first size measured)."""
     for r in records:
-        if r["workload"] == workload and r["driver"] == driver and r["status"] == "ok":
-            return r["objects_per_second"]
+        if r["workload"] == workload and r["driver"] == driver and (
+                size is None or r["size"] == size):
+            return r
     return None
 
 
+def rate(records: list[dict[str, Any]], workload: str, driver: str) -> float | None:
+    r = find(records, workload, driver)
+    return r["objects_per_second"] if r is not None and r["status"] == "ok" else None
+
+
+def paired_ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> list[float]:
+    """Per repetition, the peer's time over ours (> 1: drc is faster).
+
+    Repetition k of every pair runs in the same sweep of the interleaved schedule, so each
+    ratio compares two runs made under the same machine load.
+    """
+    mine = dict(zip(ours.get("repetition_all", []), ours.get("seconds_all", []), strict=True))
+    peer = dict(zip(theirs.get("repetition_all", []), theirs.get("seconds_all", []),
+                    strict=True))
+    return [peer[k] / mine[k] for k in sorted(mine.keys() & peer.keys()) if mine[k] > 0]
+
+
 def ratios(records: list[dict[str, Any]], workloads: list[str]) -> list[dict[str, Any]]:
-    """drc driver objects/s over each peer's, per workload (>1: drc is faster)."""
+    """drc driver objects/s over each peer's, per workload and size (> 1: drc is faster).
+
+    ``ratio`` is the ratio of the medians; ``ratio_min`` / ``ratio_max`` are the extremes of
+    the per-repetition ratios (:func:`paired_ratios`): the spread the noise of this run gives.
+    """
     out = []
+    ok = [r for r in records if r["status"] == "ok" and r["objects_per_second"]]
     for workload in workloads:
-        for mine in DRC_DRIVERS:
-            ours = rate(records, workload, mine)
-            if ours is None:
-                continue
-            for peer in DRIVER_ORDER:
-                if peer == mine:
+        sizes = list(dict.fromkeys(r["size"] for r in ok if r["workload"] == workload))
+        for size in sizes:
+            here = {r["driver"]: r for r in ok if r["workload"] == workload and r["size"] == size}
+            for mine in DRC_DRIVERS:
+                if mine not in here:
                     continue
-                theirs = rate(records, workload, peer)
-                if theirs:
-                    out.append({"workload": workload, "driver": mine, "peer": peer,
-                                "ratio": ours / theirs})
+                for peer in DRIVER_ORDER:
+                    if peer == mine or peer not in here:
+                        continue
+                    pairs = paired_ratios(here[mine], here[peer])
+                    point = here[mine]["objects_per_second"] / here[peer]["objects_per_second"]
+                    out.append({"workload": workload, "size": size, "driver": mine,
+                                "peer": peer, "ratio": point,
+                                "ratio_min": min(pairs) if pairs else point,
+                                "ratio_max": max(pairs) if pairs else point,
+                                "pairs": len(pairs)})
     return out
 
 
-def budgets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """drc's performance budgets, each as measured in this run (``met`` is None when unmeasured)."""
-    bt = "binary-trees"
-    depth = next((r["size"] for r in records if r["workload"] == bt), None)
-    # The budgets are set at depth 16; a run at another depth says so in every line.
-    at = "" if depth in (None, 16) else f" (d = {depth}; the budgets are set at d = 16)"
-    c_level = rate(records, bt, "drc-c")
-    py_api = rate(records, bt, "drc-python")
+@dataclass(frozen=True)
+class RatioBudget:
+    """drc `driver` runs `workload` at least `need` times as fast as `peer`."""
+
+    workload: str
+    driver: str
+    peer: str
+    need: float
+
+    def title(self) -> str:
+        return (f"{self.workload}: {SHORT[self.driver]} / {SHORT[self.peer]}, "
+                f"{W.WORKLOADS[self.workload].unit}/s")
+
+
+#: Names for the budget lines.
+SHORT = {"drc-c": "C level", "drc-python": "Python API", "wasmgc": "wasmgc",
+         "c-arena": "C arena", "c-malloc": "C malloc", "v8": "V8", "wasmtime": "Wasmtime",
+         "wasmtime-pulley": "Wasmtime Pulley", "cpython": "CPython __slots__"}
+
+
+#: The performance budgets, each set at the workload's default (full-run) size.
+RATIO_BUDGETS = (
+    RatioBudget("binary-trees", "drc-c", "v8", 1.5),
+    RatioBudget("binary-trees", "drc-c", "c-malloc", 1.5),
+    RatioBudget("binary-trees", "drc-c", "c-arena", 0.4),
+    RatioBudget("list-churn", "drc-c", "v8", 2.0),
+    RatioBudget("array-churn", "drc-c", "v8", 3.0),
+    RatioBudget("registry", "drc-c", "v8", 1.5),
+    RatioBudget("binary-trees", "drc-python", "cpython", 1.5),
+    RatioBudget("list-churn", "drc-python", "cpython", 1.5),
+    RatioBudget("array-churn", "drc-python", "cpython", 1.5),
+)
+#: The reference interpreter's budget, checked when it runs (it is an optional driver).
+WASMGC_BUDGETS = tuple(RatioBudget(w, "wasmgc", "wasmtime-pulley", 1.0)
+                       for w in ("binary-trees", "list-churn", "array-churn"))
+#: Heap bytes one {ref, ref} struct takes.
+NODE_BYTES = 32
+#: Wasmtime's rule's time over the adaptive rule's, in every repetition, at every size.
+POLICY_NEED = 1.05
+
+
+def _size_text(workload: str, size: int) -> str:
+    if workload == "binary-trees":
+        return f"d = {size}"
+    return f"{W.WORKLOADS[workload].size_means} {size:,}"
+
+
+def judge(low: float, high: float, need: float, *, quick: bool, at_budget_size: bool,
+          repetitions: int, set_at: str) -> tuple[bool | None, str]:
+    """A verdict the run supports, or None and why there is none."""
+    if quick:
+        return None, f"indicative: a quick run (the budget is set at {set_at})"
+    if not at_budget_size:
+        return None, f"indicative: the budget is set at {set_at}"
+    if repetitions < MIN_REPETITIONS_FOR_VERDICT:
+        return None, (f"indicative: {repetitions} repetition(s); a verdict needs "
+                      f"{MIN_REPETITIONS_FOR_VERDICT}")
+    if low >= need:
+        return True, ""
+    if high < need:
+        return False, ""
+    return None, f"no verdict: {need:g}x lies within the spread"
+
+
+def _missing(records: list[dict[str, Any]], workload: str, *drivers: str) -> str:
+    """Why a budget's drivers have no measurement for `workload`."""
+    why = []
+    for d in drivers:
+        r = find(records, workload, d)
+        if r is None:
+            why.append(f"{LABELS[d]} was not in this run")
+        elif r["status"] == "skipped":
+            why.append(f"{LABELS[d]} skipped (see Skipped)")
+        elif r["status"] == "failed":
+            why.append(f"{LABELS[d]} failed")
+    return "not measured: " + "; ".join(why)
+
+
+def budgets(records: list[dict[str, Any]], ratio_list: list[dict[str, Any]] | None = None,
+            *, quick: bool = False) -> list[dict[str, Any]]:
+    """drc's performance budgets, each as measured in this run.
+
+    Only the budgets of workloads in the run are listed. ``met`` is True or False only when
+    the run supports a verdict: full sizes, enough repetitions, and the whole spread of the
+    per-repetition ratios on one side of the budget; otherwise it is None and ``note`` says why.
+    """
+    if ratio_list is None:
+        ratio_list = ratios(records, list(dict.fromkeys(r["workload"] for r in records)))
+    ran = set(r["workload"] for r in records)
     out: list[dict[str, Any]] = []
+    wasmgc_ran = any(r["driver"] == "wasmgc" and r["status"] == "ok" for r in records)
+    for b in RATIO_BUDGETS + (WASMGC_BUDGETS if wasmgc_ran else ()):
+        if b.workload not in ran:
+            continue
+        default = W.WORKLOADS[b.workload].default_size
+        entry: dict[str, Any] = {"budget": b.title(), "workload": b.workload, "kind": "ratio",
+                                 "driver": b.driver, "peer": b.peer, "need": b.need,
+                                 "set_at": default, "measured": None, "low": None,
+                                 "high": None, "met": None}
+        hit = next((x for x in ratio_list if x["workload"] == b.workload
+                    and x["driver"] == b.driver and x["peer"] == b.peer), None)
+        if hit is None:
+            entry["note"] = _missing(records, b.workload, b.driver, b.peer)
+        else:
+            met, note = judge(hit["ratio_min"], hit["ratio_max"], b.need, quick=quick,
+                              at_budget_size=hit["size"] == default, repetitions=hit["pairs"],
+                              set_at=_size_text(b.workload, default))
+            entry.update(measured=hit["ratio"], low=hit["ratio_min"], high=hit["ratio_max"],
+                         size=hit["size"], met=met, note=note)
+        out.append(entry)
+    if "binary-trees" in ran:
+        sizes = [r["bytes_per_node"] for r in records
+                 if r["workload"] == "binary-trees" and r["driver"] in DRC_DRIVERS
+                 and "bytes_per_node" in r]
+        # A size, not a time: one measurement decides it, at any depth.
+        out.append({"budget": "binary-trees: heap bytes per {ref, ref} struct",
+                    "workload": "binary-trees",
+                    "kind": "bytes", "need": NODE_BYTES,
+                    "measured": max(sizes) if sizes else None,
+                    "met": (max(sizes) <= NODE_BYTES) if sizes else None,
+                    "note": "" if sizes else "not measured: no drc driver ran binary-trees"})
+    if "guest-churn" in ran:
+        out.extend(_policy_budgets(records, quick))
+        churn = [r for r in records if r["workload"] == "guest-churn" and r["driver"] == "drc-c"
+                 and r["status"] == "ok"]
+        out.append({"budget": "guest-churn: objects/s (adaptive rule) does not regress",
+                    "workload": "guest-churn", "kind": "rate", "need": None,
+                    "measured": min((r["objects_per_second"] for r in churn), default=None),
+                    "met": None,
+                    "note": "compare with an earlier run's results (one run cannot tell)"})
+    return out
 
-    def ratio_budget(what: str, ours: float | None, mine: str, peer: str, need: float) -> None:
-        theirs = rate(records, bt, peer)
-        if ours is None or theirs is None:
-            missing = [LABELS[n] for n, v in ((mine, ours), (peer, theirs)) if v is None]
-            out.append({"budget": what + at, "kind": "ratio", "need": need, "measured": None,
-                        "met": None, "note": "not measured: " + " and ".join(missing)
-                        + " did not run binary-trees"})
-            return
-        value = ours / theirs
-        out.append({"budget": what + at, "kind": "ratio", "need": need, "measured": value,
-                    "met": value >= need})
 
-    ratio_budget("C level / Wasmtime, binary-trees objects/s", c_level, "drc-c", "wasmtime",
-                 20.0)
-    ratio_budget("C level / V8, binary-trees objects/s", c_level, "drc-c", "v8", 1.0)
-    ratio_budget("C level / C malloc, binary-trees objects/s", c_level, "drc-c", "c-malloc",
-                 1.0)
-    ratio_budget("C level / C arena (the floor), binary-trees objects/s", c_level, "drc-c",
-                 "c-arena", 0.0)
-    if c_level is None:
-        out.append({"budget": "C level binary-trees objects/s" + at, "kind": "rate",
-                    "need": 40e6, "measured": None, "met": None,
-                    "note": "not measured: the C-level driver did not run"})
-    else:
-        out.append({"budget": "C level binary-trees objects/s" + at, "kind": "rate",
-                    "need": 40e6, "measured": c_level, "met": c_level >= 40e6})
-    ratio_budget("Python API / CPython __slots__, binary-trees objects/s", py_api,
-                 "drc-python", "cpython", 1.0)
-    sizes = [r["bytes_per_node"] for r in records
-             if r["workload"] == bt and r["driver"] in DRC_DRIVERS and "bytes_per_node" in r]
-    if sizes:
-        out.append({"budget": "heap bytes per {ref, ref} struct", "kind": "bytes", "need": 32,
-                    "measured": max(sizes), "met": max(sizes) <= 32})
-    else:
-        out.append({"budget": "heap bytes per {ref, ref} struct", "kind": "bytes", "need": 32,
-                    "measured": None, "met": None,
-                    "note": "not measured: no drc driver ran binary-trees"})
-    policy = [r for r in records if r["driver"] == "drc-c" and "policy_ratio" in r]
-    if policy:
-        worst = min(r["policy_ratio"] for r in policy)
-        out.append({"budget": "growth policy / Wasmtime's rule (time ratio, worst workload)",
-                    "kind": "ratio",
-                    "need": 1.0, "measured": worst, "met": worst >= 1.0})
-    else:
-        out.append({"budget": "growth policy / Wasmtime's rule", "kind": "ratio", "need": 1.0,
-                    "measured": None, "met": None,
-                    "note": "not measured: the heap offers no way to select Wasmtime's rule"})
+def _policy_budgets(records: list[dict[str, Any]], quick: bool) -> list[dict[str, Any]]:
+    out = []
+    full = W.WORKLOADS["guest-churn"].sizes(quick=False)
+    runs = [r for r in records if r["workload"] == "guest-churn" and r["driver"] == "drc-c"]
+    measured = {r["size"]: r for r in runs if "policy_ratio_all" in r}
+    for size in sorted(set(full) | set(measured)):
+        title = f"guest-churn {size:,}: growth policy / Wasmtime's rule, every repetition"
+        entry: dict[str, Any] = {"budget": title, "workload": "guest-churn", "kind": "ratio",
+                                 "size": size, "need": POLICY_NEED, "measured": None,
+                                 "low": None, "high": None, "met": None}
+        r = measured.get(size)
+        if r is None:
+            if quick:
+                continue  # a quick run measures one size only
+            ok = any(x["status"] == "ok" for x in runs)
+            entry["note"] = ("not measured at this size in this run" if ok
+                             else _missing(records, "guest-churn", "drc-c"))
+            out.append(entry)
+            continue
+        values = r["policy_ratio_all"]
+        low, high = min(values), max(values)
+        entry.update(measured=r["policy_ratio"], low=low, high=high)
+        # The budget is on every repetition: one below it is a miss, whatever the spread.
+        if quick:
+            entry["note"] = "indicative: a quick run"
+        elif size not in full:
+            entry["note"] = f"indicative: the budget is set at {', '.join(map(str, full))}"
+        elif low < POLICY_NEED:
+            entry["met"] = False
+            entry["note"] = (f"{sum(v < POLICY_NEED for v in values)} of {len(values)} "
+                             "repetitions below")
+        elif len(values) < MIN_REPETITIONS_FOR_VERDICT:
+            entry["note"] = (f"indicative: {len(values)} repetition(s); a verdict needs "
+                             f"{MIN_REPETITIONS_FOR_VERDICT}")
+        else:
+            entry["met"] = True
+        out.append(entry)
     return out
 
 

@@ -31,6 +31,14 @@ class Workload:
     #: Fixed repetitions inside one run (list and array churn); 1 where ``size`` says it all.
     rounds: int
     unit: str = "objects"
+    #: Sizes a full run measures besides ``default_size`` (budgets set at several sizes).
+    also_full: tuple[int, ...] = ()
+
+    def sizes(self, quick: bool) -> tuple[int, ...]:
+        """The sizes a run measures, smallest first."""
+        if quick:
+            return (self.quick_size,)
+        return tuple(sorted({self.default_size, *self.also_full}))
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -39,13 +47,19 @@ WORKLOADS: dict[str, Workload] = {
         Workload("list-churn", "list length", 200_000, 20_000, 20),
         Workload("array-churn", "array length", 200_000, 20_000, 20),
         Workload("registry", "rounds", 5_000, 500, 1, unit="operations"),
-        Workload("guest-churn", "objects allocated", 4_000_000, 400_000, 1),
+        Workload("cycle-churn", "list length", 100_000, 10_000, 20),
+        Workload("registry", "rounds", 5_000, 500, 1, unit="operations"),
+        # The growth-policy budget holds at both sizes, so a full run measures both.
+        Workload("guest-churn", "objects allocated", 4_000_000, 400_000, 1,
+                 also_full=(400_000,)),
     )
 }
 
 #: Workloads every driver and peer runs. guest-churn measures drc's growth policy (the
 #: adaptive rule against Wasmtime's, in one process), so only the C-level driver runs it.
-COMPARED = ("binary-trees", "list-churn", "array-churn", "registry")
+COMPARED = ("binary-trees", "list-churn", "array-churn", "cycle-churn", "registry")
+#: Workloads that leave garbage cycles: their records also report the peak heap size.
+CYCLIC = ("cycle-churn",)
 #: guest-churn: the guest keeps this many of its most recent objects live.
 GUEST_LIVE = 64
 
@@ -67,7 +81,7 @@ def objects(workload: str, size: int) -> int:
         for depth in range(MIN_DEPTH, top + 1, 2):
             total += (1 << (top - depth + MIN_DEPTH)) * ((1 << (depth + 1)) - 1)
         return total
-    if workload == "list-churn":
+    if workload in ("list-churn", "cycle-churn"):
         return size * w.rounds
     if workload == "array-churn":
         return (size + 3) * w.rounds
@@ -86,6 +100,10 @@ def expected(workload: str, size: int) -> int:
     if workload in ("list-churn", "array-churn"):
         # Round r contributes sum(i + r) (list) or sum(r) + sum(i) (array) for i < size.
         return rounds * size * (size - 1) // 2 + size * rounds * (rounds - 1) // 2
+    if workload == "cycle-churn":
+        # As list-churn, plus one per node for the walk back along the prev links.
+        return (rounds * size * (size - 1) // 2 + size * rounds * (rounds - 1) // 2
+                + rounds * size)
     if workload == "registry":
         return size * (2 * REGISTRY_CHAIN + REGISTRY_YES)
     if workload == "guest-churn":
@@ -111,6 +129,15 @@ class Cell:
 
     def __init__(self, value: int, next: Cell | None) -> None:
         self.value = value
+        self.next = next
+
+
+class DNode:
+    __slots__ = ("value", "prev", "next")
+
+    def __init__(self, value: int, prev: DNode | None, next: DNode | None) -> None:
+        self.value = value
+        self.prev = prev
         self.next = next
 
 
@@ -148,6 +175,28 @@ def list_churn(size: int, rounds: int) -> int:
             total += walk.value
             walk = walk.next
         del head, walk
+    return total
+
+
+def cycle_churn(size: int, rounds: int) -> int:
+    """Doubly linked lists built and dropped: every dropped list is a garbage cycle."""
+    total = 0
+    for r in range(rounds):
+        head = None
+        for i in range(size):
+            node = DNode(i + r, None, head)
+            if head is not None:
+                head.prev = node
+            head = node
+        walk, tail = head, None
+        while walk is not None:
+            total += walk.value
+            tail = walk
+            walk = walk.next
+        while tail is not None:
+            total += 1
+            tail = tail.prev
+        del head, node, walk, tail
     return total
 
 
@@ -197,6 +246,7 @@ def run_cpython(workload: str, size: int) -> tuple[float, int]:
         "binary-trees": lambda: binary_trees(size),
         "list-churn": lambda: list_churn(size, rounds),
         "array-churn": lambda: array_churn(size, rounds),
+        "cycle-churn": lambda: cycle_churn(size, rounds),
         "registry": lambda: registry(size),
     }
     call = calls[workload]

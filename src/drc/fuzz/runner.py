@@ -162,8 +162,9 @@ def cmd_fuzz(args) -> int:
     if not ZEAL:
         print("!" * 78 + "\nWARNING: this is a RELEASE build of drc. Fuzzing it checks the model "
               "but\nnot poison or integrity at phase boundaries, and a memory bug may pass "
-              "silently\nor crash without a report. Build the zeal variant "
-              "(-Csetup-args=-Dgc_zeal=true).\n" + "!" * 78, file=sys.stderr)
+              "silently\nor crash without a report. Install the zeal variant, from a "
+              "checkout of drc:\n    pip install . -Csetup-args=-Dgc_zeal=true\n" + "!" * 78,
+              file=sys.stderr)
         if not args.allow_release:
             print("refusing to fuzz a release build (pass --allow-release to run anyway)",
                   file=sys.stderr)

@@ -1,0 +1,33 @@
+"""python -m wasmgc: run .wast spec scripts or a .wasm module's export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m wasmgc", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    w = sub.add_parser("wast", help="run .wast script files")
+    w.add_argument("files", nargs="+")
+    w.add_argument("--zeal-collect-every", type=int, default=None, metavar="N",
+                   help="gc_zeal builds: force a collection every N allocations "
+                        "(default 1 on zeal builds, off on release)")
+    w.add_argument("-v", "--verbose", action="store_true", help="list every skip")
+    r = sub.add_parser("run", help="invoke an export of a .wasm binary")
+    r.add_argument("file")
+    r.add_argument("--invoke", required=True, metavar="NAME")
+    r.add_argument("args", nargs="*", help="arguments: integers or floats, by the "
+                                           "function's parameter types")
+    a = p.parse_args(argv)
+    if a.command == "wast":
+        from wasmgc.wast import run_files
+        return run_files(a.files, zeal_collect_every=a.zeal_collect_every,
+                         verbose=a.verbose)
+    from wasmgc.wast import run_binary
+    return run_binary(a.file, a.invoke, a.args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
