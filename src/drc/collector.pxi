@@ -1,5 +1,6 @@
 # Collection: the over-approximated stack-roots list settled against the precise roots the
-# embedder reports, as Wasmtime's DRC collector does (crates/wasmtime/src/runtime/vm/gc/enabled/drc.rs).
+# embedder reports, as Wasmtime's DRC collector does
+# (crates/wasmtime/src/runtime/vm/gc/enabled/drc.rs).
 #
 # Included by heap.pyx, so the sweep's decrements and cascades are plain C calls into the heap.
 # The Heap methods that front these functions (collect, gc, no_gc, ...) live in heap.pyx; the

@@ -314,7 +314,7 @@ cdef class FuncRef:
             return f"<FuncRef {self.raw:#x} invalid>"
         e = &self.heap.fn[self.raw & FUNCREF_INDEX_MASK]
         target = <object><PyObject*>e.target if e.is_python else e.target
-        return f"<FuncRef {self.raw:#x} type {e.type_index} target {target!r}>"
+        return f"<FuncRef {self.raw:#x} func ${e.type_index} target {target!r}>"
 
     def __reduce__(self):
         raise TypeError("FuncRef handles cannot be pickled")

@@ -95,8 +95,9 @@ cdef class Heap:
     cdef size_t nroots                  # types held
 
     # ---- externref payloads: a side table with reusable ids (id 0 is never used) ----
-    cdef list host_data                 # id -> payload object (None when the id is free)
-    cdef list host_free_ids             # ids ready for reuse
+    # id -> payload; a free id holds heap.pyx's _FREE_ID sentinel (None is a valid payload)
+    cdef list host_data
+    cdef list host_free_ids             # free ids, reused last-freed first
     cdef uint32_t* release_ids          # payload ids to release once the cascade is done
     cdef size_t n_release
     cdef size_t cap_release

@@ -298,12 +298,22 @@ cdef inline int store_staged(Heap h, uint8_t* dst, const FieldInfo* f,
     return 0
 
 
+# The HEAP_* enum constants are above INT_MAX: cast them, or Python sees negative keys.
+cdef dict _ABSTRACT_TEXT = {
+    <uint32_t>HEAP_ANY: "any", <uint32_t>HEAP_EQ: "eq", <uint32_t>HEAP_I31: "i31",
+    <uint32_t>HEAP_STRUCT: "struct", <uint32_t>HEAP_ARRAY: "array", <uint32_t>HEAP_NONE: "none",
+    <uint32_t>HEAP_FUNC: "func", <uint32_t>HEAP_NOFUNC: "nofunc",
+    <uint32_t>HEAP_EXTERN: "extern", <uint32_t>HEAP_NOEXTERN: "noextern",
+    <uint32_t>HEAP_EXN: "exn", <uint32_t>HEAP_NOEXN: "noexn"}
+
+
 cdef str heap_type_repr(uint32_t heap, bint nullable):
-    names = {HEAP_ANY: "any", HEAP_EQ: "eq", HEAP_I31: "i31", HEAP_STRUCT: "struct",
-             HEAP_ARRAY: "array", HEAP_NONE: "none", HEAP_FUNC: "func", HEAP_NOFUNC: "nofunc",
-             HEAP_EXTERN: "extern", HEAP_NOEXTERN: "noextern", HEAP_EXN: "exn",
-             HEAP_NOEXN: "noexn"}
-    return f"(ref {'null ' if nullable else ''}{names.get(heap, heap)})"
+    """A ref type as the Wasm text format writes it: `(ref null eq)`, `(ref $3)`."""
+    if heap >= HEAP_ABSTRACT_BASE:
+        name = _ABSTRACT_TEXT.get(heap, f"<heap type {heap:#x}>")
+    else:
+        name = f"${heap}"
+    return f"(ref {'null ' if nullable else ''}{name})"
 
 
 cdef uint32_t heap_code_arg(object heap) except? 0:
@@ -1602,7 +1612,7 @@ cdef class Heap:
         self.check_funcref(id, True)
         if not self.funcref_matches(id, f.ref_heap, f.ref_nullable):
             with gil:
-                raise TypeError(f"funcref {id:#x} of type {funcref_type(self, id)} does not fit "
+                raise TypeError(f"funcref {id:#x} of type ${funcref_type(self, id)} does not fit "
                                 f"the field's type "
                                 f"{heap_type_repr(f.ref_heap, f.ref_nullable)}")
         (<uint32_t*>(self.base + obj + offset))[0] = id
@@ -2216,7 +2226,7 @@ cdef class GcRef:
         kind = kind_name(hdr.kind_bits & KIND_MASK)
         if (hdr.kind_bits & KIND_MASK) == KIND_EXTERN:
             return f"<GcRef externref @ {self.raw:#x}>"
-        return f"<GcRef {kind} type {hdr.type_index} @ {self.raw:#x}>"
+        return f"<GcRef {kind} ${hdr.type_index} @ {self.raw:#x}>"
 
     def __reduce__(self):
         raise TypeError("GcRef handles cannot be pickled")

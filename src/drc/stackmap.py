@@ -3,14 +3,15 @@
 An embedder's interpreter or compiler registers, per module, the pc range of each function and
 the stack maps of its safepoints. At a collection, each guest frame is reported as
 ``(pc, slots)``; the registry finds the frame's stack map and the collector reads the refs out
-of the mapped slots (Wasmtime's former ``StackMapRegistry``).
+of the mapped slots (Wasmtime's former ``StackMapRegistry``, in
+``crates/runtime/src/externref.rs`` of wasmtime-runtime 0.24).
 
-Lookup follows the seed exactly: a pc belongs to the module whose range contains it (ends are
-inclusive, since a return address may sit just past the last instruction); within the module,
-the map is the one of the nearest safepoint at or before the pc, because the pc a frame reports
-can drift past its safepoint (a return address, a reload of spilled refs before a call). A pc
-before a function's first safepoint has no map: a marker separates functions so that the
-previous function's last map never leaks into the next one.
+Lookup works as that registry's ``lookup_stack_map`` does: a pc belongs to the module whose
+range contains it (ends are inclusive, since a return address may sit just past the last
+instruction); within the module, the map is the one of the nearest safepoint at or before the
+pc, because the pc a frame reports can drift past its safepoint (a return address, a reload
+of spilled refs before a call). A pc before a function's first safepoint has no map: a marker
+separates functions so that the previous function's last map never leaks into the next one.
 """
 
 from __future__ import annotations

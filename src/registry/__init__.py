@@ -48,7 +48,7 @@ from registry.registry import (
 def get_include() -> str:
     """The include directory for extensions that ``cimport registry``: pass it to Cython
     (``-I``). It is the directory that holds the ``registry`` package and its ``.pxd`` files
-    (the same directory as ``drc.get_include()``)."""
+    (in a regular install, the same directory as ``drc.get_include()``)."""
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -85,15 +85,16 @@ cdef str _label(Py_ssize_t start, Py_ssize_t j):
 
 
 cdef str _show(object x, Py_ssize_t start):
-    """A storage or value type in error messages, group-relative indices shown as module ones."""
+    """A storage or value type in error messages, in the text format, with group-relative
+    indices shown as the module indices the caller wrote (`(ref null $3)`)."""
     if type(x) is RefType and type((<RefType>x).heap) is not AbstractHeapType:
         h = (<RefType>x).heap
-        if h < 0:
-            h = f"{start - 1 - h}" if start >= 0 else f"group type {-1 - h}"
-        else:
-            h = f"engine type {h}"
-        return f"(ref {'null ' if (<RefType>x).nullable else ''}{h})"
-    return repr(x)
+        if h < 0 and start >= 0:
+            return str(_mk_ref(start - 1 - h, (<RefType>x).nullable))
+        # An earlier group's type (an engine index), or a host group's own member.
+        where = f"engine type {h}" if h >= 0 else f"group type {-1 - h}"
+        return f"(ref {'null ' if (<RefType>x).nullable else ''}{where})"
+    return str(x)
 
 
 cdef int _validate_group(TypeRegistry reg, tuple ktypes, Py_ssize_t start,
@@ -123,7 +124,7 @@ cdef int _validate_group(TypeRegistry reg, tuple ktypes, Py_ssize_t start,
             for v in (<FuncType>c).params + (<FuncType>c).results:
                 if type(v) is StorageType and (<StorageType>v).packed:
                     raise InvalidTypeError(
-                        f"{_label(start, j)}: {v!r} in a function signature (rule: packed "
+                        f"{_label(start, j)}: {v} in a function signature (rule: packed "
                         "types i8/i16 are only allowed as struct or array field storage)")
         if st.supertype is None:
             continue
@@ -201,7 +202,8 @@ cdef object _tramp_val(TypeRegistry reg, object v, dict pending):
 
 
 cdef FuncType _trampoline_func(TypeRegistry reg, FuncType f, dict pending):
-    """Every reference param/result becomes (ref null <top>); the rest stays (Wasmtime's trampoline types)."""
+    """Every reference param/result becomes (ref null <top>); the rest stays (Wasmtime's
+    trampoline types)."""
     p = tuple([_tramp_val(reg, v, pending) for v in f.params])
     r = tuple([_tramp_val(reg, v, pending) for v in f.results])
     if p == f.params and r == f.results:

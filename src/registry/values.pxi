@@ -1,6 +1,8 @@
 # Type values: immutable, hashable, equal by structure, with a repr that pastes back (given
-# `from registry import *`). Included in registry.pyx so the registry reads their fields as C
-# struct members. Hashes are computed once and cached: hash consing hashes whole groups.
+# `from registry import *`) and a str in the Wasm text format (`(ref null eq)`, `(mut i8)`,
+# `(ref $3)` for type index 3), which is what error messages show. Included in registry.pyx
+# so the registry reads their fields as C struct members. Hashes are computed once and
+# cached: hash consing hashes whole groups.
 
 cdef object _INTERNAL = object()
 
@@ -25,6 +27,9 @@ cdef class StorageType:
     def __repr__(self):
         return self.name
 
+    def __str__(self):
+        return self.name.lower()
+
     def __reduce__(self):
         return self.name
 
@@ -43,6 +48,9 @@ cdef class AbstractHeapType:
 
     def __repr__(self):
         return self.name
+
+    def __str__(self):
+        return self.name.lower()
 
     def __reduce__(self):
         return self.name
@@ -141,6 +149,13 @@ cdef object _check_bool(object x, str what):
     return x
 
 
+cdef str _heap_text(object heap):
+    """A heap type in the text format: `eq`, or `$3` for the type at index 3."""
+    if type(heap) is AbstractHeapType:
+        return str(heap)
+    return f"${heap}"
+
+
 @cython.final
 cdef class RefType:
     """``RefType(heap, nullable=True)``: a reference type.
@@ -176,6 +191,9 @@ cdef class RefType:
         if self.nullable:
             return f"RefType({self.heap!r})"
         return f"RefType({self.heap!r}, nullable=False)"
+
+    def __str__(self):
+        return f"(ref {'null ' if self.nullable else ''}{_heap_text(self.heap)})"
 
     def __reduce__(self):
         return (RefType, (self.heap, self.nullable))
@@ -225,6 +243,9 @@ cdef class FieldType:
         if self.mutable:
             return f"FieldType({self.storage!r}, mutable=True)"
         return f"FieldType({self.storage!r})"
+
+    def __str__(self):
+        return f"(mut {self.storage})" if self.mutable else str(self.storage)
 
     def __reduce__(self):
         return (FieldType, (self.storage, self.mutable))
@@ -290,6 +311,9 @@ cdef class StructType:
     def __repr__(self):
         return f"StructType({self.fields!r})"
 
+    def __str__(self):
+        return "".join(["(struct", *[f" (field {f})" for f in self.fields], ")"])
+
     def __reduce__(self):
         return (StructType, (self.fields,))
 
@@ -322,6 +346,9 @@ cdef class ArrayType:
     def __repr__(self):
         return f"ArrayType({self.element!r})"
 
+    def __str__(self):
+        return f"(array {self.element})"
+
     def __reduce__(self):
         return (ArrayType, (self.element,))
 
@@ -353,6 +380,11 @@ cdef class FuncType:
 
     def __repr__(self):
         return f"FuncType({self.params!r}, {self.results!r})"
+
+    def __str__(self):
+        params = f" (param {' '.join(map(str, self.params))})" if self.params else ""
+        results = f" (result {' '.join(map(str, self.results))})" if self.results else ""
+        return f"(func{params}{results})"
 
     def __reduce__(self):
         return (FuncType, (self.params, self.results))
@@ -431,6 +463,13 @@ cdef class SubType:
             extra += f", supertype={self.supertype!r}"
         return f"SubType({self.composite!r}{extra})"
 
+    def __str__(self):
+        # The text format's shorthand: a bare composite type is final with no supertype.
+        if self.final and self.supertype is None:
+            return str(self.composite)
+        sup = "" if self.supertype is None else f" ${self.supertype}"
+        return f"(sub{' final' if self.final else ''}{sup} {self.composite})"
+
     def __reduce__(self):
         return (SubType, (self.composite, self.final, self.supertype))
 
@@ -476,6 +515,9 @@ cdef class RecGroup:
 
     def __repr__(self):
         return f"RecGroup({self.types!r})"
+
+    def __str__(self):
+        return "".join(["(rec", *[f" (type {t})" for t in self.types], ")"])
 
     def __reduce__(self):
         return (RecGroup, (self.types,))

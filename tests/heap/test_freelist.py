@@ -118,9 +118,9 @@ def test_growth_extends_the_bump_region_or_the_last_run():
 
 
 def test_issue_lost_bump_region_regression():
-    """Research section 4 ('[observed] A free-space leak'): in Wasmtime's snapshot, giving back
-    a bump region that starts at index 16 matched the bump-adjacency case, and the slow path
-    then overwrote it: [16, 112) vanished from the free list."""
+    """Wasmtime's free_list.rs marks an empty bump region as 16..16, a real index: giving back
+    a bump region that starts at 16 matches its bump-adjacency case, and the slow path then
+    overwrites it, so [16, 112) vanishes from the free list. Ours keeps it."""
     fl = fresh(4112)
     live = {}
     for size in (96, 32, 288, 32):

@@ -44,7 +44,7 @@ def test_funcref_new_is_interned_and_reads_back(heap, ftypes):
     assert hash(a) == hash(heap.funcref_new(f1, target_a))
     assert a != heap.funcref_new(f0, target_a)           # same target, other type
     assert a != heap.funcref_new(f1, target_b)
-    assert f"type {f1}" in repr(a) and "target_a" in repr(a)
+    assert f"func ${f1} " in repr(a) and "target_a" in repr(a)
     assert heap.stats()["funcrefs_live"] == 3
 
 

@@ -271,3 +271,29 @@ def test_heap_keeps_its_types_registered(reg, types):
     del s
     h.close()
     assert t not in reg
+
+
+def test_messages_and_repr_name_types_in_the_text_format(heap, types):
+    point = types.struct(R.I32)
+    holder = types.struct(R.RefType(R.EQ), R.RefType(point, False), R.RefType(point),
+                          R.RefType(R.EXTERN, False), R.I8)
+    p = heap.struct_new(point, (1,))
+    e = heap.externref_new(object())
+    h = heap.struct_new(holder, (None, p, None, e, 0))
+    cases = [(0, e, "(ref null eq)"), (1, None, f"(ref ${point})"), (2, h, f"(ref null ${point})"),
+             (3, None, "(ref extern)")]
+    for field, value, text in cases:
+        with pytest.raises(TypeError) as info:
+            heap.struct_set(h, field, value)
+        assert str(info.value).endswith(f"does not match the field's type {text}"), info.value
+    with pytest.raises(TypeError, match="for an i8 field"):
+        heap.struct_set(h, 4, "x")
+    fn = types.reg.register_type(R.SubType(R.FuncType()))
+    types.keep.append(fn)
+    funcs = types.struct(R.RefType(R.NOFUNC))
+    f = heap.funcref_new(fn.index, print)
+    with pytest.raises(TypeError, match=r"does not match the field's type \(ref null nofunc\)$"):
+        heap.struct_new(funcs, (f,))
+    assert repr(p) == f"<GcRef struct ${point} @ {p.raw:#x}>"
+    assert repr(f).startswith(f"<FuncRef {f.raw:#x} func ${fn.index} target")
+    assert repr(e) == f"<GcRef externref @ {e.raw:#x}>"

@@ -220,3 +220,25 @@ def test_argument_types(reg):
         reg.register_module(5)
     with pytest.raises(TypeError):
         reg.register_type(RecGroup())
+
+
+@pytest.mark.parametrize("group, message", [
+    ([SubType(FuncType([I8]))], "type 0: i8 in a function signature"),
+    ([F([RefType(ANY)], final=False), F([RefType(EQ)], sup=0)],
+     "type 1: supertype 0: param 0 (ref null eq) does not accept the supertype's "
+     "(ref null any)"),
+    ([F([], [RefType(ANY)], final=False), F([], [RefType(EQ, nullable=False)], final=False),
+      F([], [RefType(ANY)], sup=1)],
+     "type 2: supertype 1: result 0 (ref null any) is not a subtype of (ref eq)"),
+    # Indices inside the group are shown as the module indices the caller wrote.
+    ([RecGroup([F([], [RefType(ANY)], final=False), F([], [RefType(0)], final=False),
+                F([], [RefType(EXTERN)], sup=1)])],
+     "type 2: supertype 1: result 0 (ref null extern) is not a subtype of (ref null $0)"),
+])
+def test_messages_name_types_in_the_text_format(group, message):
+    reg = TypeRegistry()
+    with pytest.raises(InvalidTypeError) as info:
+        reg.register_module(group)
+    assert message in str(info.value)
+    assert "RefType(" not in str(info.value)
+    assert len(reg) == 0

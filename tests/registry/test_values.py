@@ -186,3 +186,29 @@ def test_sequences_become_tuples_and_groups_are_sequences():
     assert s.fields == (FieldType(I32),)
     g = RecGroup([SubType(s)])
     assert len(g) == 1 and list(g) == [SubType(s)] and g[0] == SubType(s)
+
+
+@pytest.mark.parametrize("value, text", [
+    (I8, "i8"), (V128, "v128"), (EQ, "eq"), (NOEXTERN, "noextern"),
+    (RefType(EQ), "(ref null eq)"), (RefType(ANY, nullable=False), "(ref any)"),
+    (RefType(3), "(ref null $3)"), (RefType(3, nullable=False), "(ref $3)"),
+    (FieldType(I8, mutable=True), "(mut i8)"), (FieldType(I32), "i32"),
+    (FieldType(RefType(NOEXTERN)), "(ref null noextern)"),
+    (FieldType(RefType(0, nullable=False), mutable=True), "(mut (ref $0))"),
+    (StructType(()), "(struct)"),
+    (StructType([FieldType(I32), FieldType(V128, mutable=True)]),
+     "(struct (field i32) (field (mut v128)))"),
+    (ArrayType(FieldType(RefType(0), mutable=True)), "(array (mut (ref null $0)))"),
+    (FuncType([I32, RefType(FUNC)], [F64]), "(func (param i32 (ref null func)) (result f64))"),
+    (FuncType(), "(func)"),
+    (SubType(StructType()), "(struct)"),
+    (SubType(StructType(), final=False), "(sub (struct))"),
+    (SubType(ArrayType(FieldType(I16)), supertype=4), "(sub final $4 (array i16))"),
+    (RecGroup([SubType(FuncType()), SubType(StructType([FieldType(RefType(1))]))]),
+     "(rec (type (func)) (type (struct (field (ref null $1)))))"),
+    (RecGroup(), "(rec)"),
+])
+def test_str_is_the_text_format(value, text):
+    # Error messages show types this way; repr stays the Python constructor.
+    assert str(value) == text
+    assert repr(value) != text
