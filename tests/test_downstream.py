@@ -89,7 +89,7 @@ d.retain(h, a); d.release(h, a)
 d.release(h, a); d.release(h, b)       # the C caller's counts
 assert h.ref_count(ga) == 1 and h.ref_count(gb) == 1
 del ga, gb
-assert h.stats()["live_objects"] == 0
+assert h.stats()["live_objects"] == 0 and h.stats()["pending_frees"] == 0
 s, x, y = d.scalar_roundtrip(h, s64.index)
 g = h.from_raw(s); d.release(h, s)
 assert (x, y) == (-7, 1 << 40) and h.struct_get(g, 0) == -7 and h.struct_get(g, 1) == 1 << 40
@@ -112,7 +112,10 @@ for raw in (holder, a1, b1):
 del gh, ga1, gb1
 del g, arr
 h.verify()
-assert h.stats()["live_objects"] == 0
+# C-level drops leave small dead objects pending (heap.pxd, "Pending frees") until finished.
+h.finish_pending()
+h.verify()
+assert h.stats()["live_objects"] == 0 and h.stats()["pending_frees"] == 0
 print("ok")
 """)
     assert out == "ok"
@@ -137,7 +140,10 @@ except drc.HeapCorruptionError as e:
 else:
     raise AssertionError("over-release was accepted")
 h.verify()
-d.release(h, b)
+d.release(h, b)                        # b waits on a pending list, a hangs off it
+assert h.stats()["pending_frees"] == 1
+h.verify()
+h.finish_pending()
 assert h.stats()["live_objects"] == 0
 print("ok")
 """)
@@ -203,3 +209,118 @@ def test_editable_include_tree_follows_the_sources():
     stale.symlink_to(inc / "drc" / "no-such-file.pxd")
     assert Path(drc.get_include()) == inc
     assert not stale.is_symlink()
+
+
+_FUNC_SETUP = _HEAP_SETUP + """
+f0 = reg.register_type(R.SubType(R.FuncType([R.I32], []), final=False))
+f1 = reg.register_type(R.SubType(R.FuncType([R.I32], []), supertype=f0.index))
+g = reg.register_type(R.SubType(R.FuncType([], [])))
+vt = reg.register_type(R.SubType(R.StructType([R.FieldType(R.RefType(f0.index), True),
+                                               R.FieldType(R.RefType(R.ANY), True)])))
+farr = reg.register_type(R.SubType(R.ArrayType(R.FieldType(R.RefType(f0.index), True))))
+anyarr = reg.register_type(R.SubType(R.ArrayType(R.FieldType(R.RefType(R.ANY), True))))
+i16s = reg.register_type(R.SubType(R.ArrayType(R.FieldType(R.I16, True))))
+"""
+
+
+def test_downstream_funcrefs_and_bulk_init(downstream):
+    out = _run(downstream, _FUNC_SETUP + """
+a = d.funcref_intern(h, f1.index, 0xDEAD0)
+assert d.funcref_intern(h, f1.index, 0xDEAD0) == a        # interned (a second pin)
+d.funcref_unpin(h, a)
+b = d.funcref_intern(h, g.index, 7)
+assert a != b and d.funcref_info(h, a) == (True, f1.index, 0xDEAD0)
+assert d.funcref_fits(h, a, f0.index) and not d.funcref_fits(h, b, f0.index)
+assert d.is_funcref_field(h, vt.index, 0) and not d.is_funcref_field(h, vt.index, 1)
+obj = h.struct_new(vt.index, (None, None))
+d.store_func(h, obj.raw, vt.index, 0, a)
+assert d.load_func(h, obj.raw, vt.index, 0) == a
+fa = h.struct_get(obj, 0)                                # the Python view of a C entry
+assert fa.type_index == f1.index and fa.target == 0xDEAD0 and fa.raw == a
+assert h.ref_count(obj) == 1                             # funcrefs are not counted
+del fa
+d.funcref_unpin(h, a)
+d.funcref_unpin(h, b)
+assert h.reclaim_funcrefs() == 1                         # b: nothing holds it any more
+assert d.funcref_info(h, b) == (False, None, None)       # a stale id is refused
+assert d.funcref_info(h, a)[0]                           # a lives in obj's field
+d.store_func(h, obj.raw, vt.index, 0, 0)
+assert h.reclaim_funcrefs() == 1 and h.stats()["funcrefs_live"] == 0
+c0 = d.funcref_intern(h, g.index, 1)
+d.funcref_unpin(h, c0)
+try:
+    d.funcref_unpin(h, c0)                               # every build refuses this one
+except drc.InvalidRefError as e:
+    assert "unpinned more often" in str(e), e
+else:
+    raise AssertionError("over-unpin was accepted")
+# array.new_data / array.init_data / array.new_elem / array.init_elem from C
+arr = h.array_new(i16s.index, 4)
+d.init_bytes(h, arr.raw, 1, bytes([1, 0, 0xFF, 0xFF, 3, 0]), 3)
+assert [h.array_get(arr, i, signed=True) for i in range(4)] == [0, 1, -1, 3]
+d.init_bytes(h, arr.raw, 4, b"", 0)
+c = d.funcref_intern(h, f0.index, 1)
+e = d.new_elem(h, farr.index, [c, 0, c])
+ge = h.from_raw(e); d.release(h, e)
+assert [x and x.raw for x in (h.array_get(ge, i) for i in range(3))] == [c, None, c]
+d.funcref_unpin(h, c)
+x = h.struct_new(s64.index, (1, 2))
+ax = h.array_new(anyarr.index, 3)
+d.init_refs(h, ax.raw, 0, [x.raw, 0, x.raw])
+assert h.ref_count(x) == 3                               # counted, the caller kept its own
+d.init_refs(h, ax.raw, 1, [x.raw, 0])
+assert h.ref_count(x) == 3 and h.array_get(ax, 1) == x and h.array_get(ax, 2) is None
+d.init_refs(h, ax.raw, 0, [0])
+assert h.ref_count(x) == 2
+del obj, arr, ge, x, ax
+h.verify()
+assert h.stats()["live_objects"] == 0
+assert h.reclaim_funcrefs() == 2 and h.stats()["funcrefs_live"] == 0
+print("ok")
+""")
+    assert out == "ok"
+
+
+@pytest.mark.zeal
+def test_downstream_zeal_checks_funcref_and_bulk_preconditions(downstream):
+    out = _run(downstream, _FUNC_SETUP + """
+def refused(fn, *args, exc=(drc.InvalidRefError,), what=""):
+    try:
+        fn(*args)
+    except exc as e:
+        assert what in str(e), e
+    else:
+        raise AssertionError(f"{fn.__name__}{args} was accepted")
+
+a = d.funcref_intern(h, f1.index, 1)
+b = d.funcref_intern(h, g.index, 2)
+obj = h.struct_new(vt.index, (None, None))
+refused(d.store_func, h, obj.raw, vt.index, 0, 12345, what="not an id")      # forged
+refused(d.store_func, h, obj.raw, vt.index, 0, b, exc=TypeError)            # wrong type
+refused(d.store_func, h, obj.raw, vt.index, 1, a, exc=IndexError)           # not a funcref slot
+d.funcref_unpin(h, b)
+h.reclaim_funcrefs()
+refused(d.store_func, h, obj.raw, vt.index, 0, b, what="stale")             # reclaimed
+refused(d.funcref_pin, h, b, what="stale")
+refused(d.funcref_type_of, h, b, what="stale")
+refused(d.funcref_fits, h, b, f0.index, what="stale")
+refused(d.funcref_type_of, h, 0, what="null")
+refused(d.funcref_unpin, h, 0, what="null")
+arr = h.array_new(i16s.index, 4)
+refused(d.init_bytes, h, arr.raw, 3, bytes(4), 2, exc=IndexError)
+refused(d.init_bytes, h, obj.raw, 0, bytes(2), 1)                            # not an array
+fa = h.array_new(farr.index, 2)
+refused(d.init_bytes, h, fa.raw, 0, bytes(4), 1, exc=TypeError)              # ref elements
+refused(d.init_refs, h, arr.raw, 0, [0], exc=TypeError)                      # scalar elements
+refused(d.init_refs, h, fa.raw, 1, [a, a], exc=IndexError)
+refused(d.init_refs, h, fa.raw, 0, [b])
+ax = h.array_new(anyarr.index, 2)
+refused(d.init_refs, h, ax.raw, 0, [obj.raw + 8])
+refused(d.init_refs, h, ax.raw, 0, [16 * 999])
+assert h.ref_count(obj) == 1 and h.array_get(ax, 0) is None
+d.funcref_unpin(h, a)
+del obj, arr, fa, ax
+h.verify()
+print("ok")
+""")
+    assert out == "ok"

@@ -175,10 +175,17 @@ cdef int sweep(Heap h) except -1 nogil:
     one per entry); payloads of dead externrefs are released last, with the list consistent."""
     cdef gcref_t prev = 0, r = h.oasr_head, nxt
     cdef ObjectHeader* hdr
-    cdef uint64_t objects_before = h.objects_freed, bytes_before = h.bytes_freed
+    cdef uint64_t objects_before, bytes_before
     h.sweeping = True
     try:
+        # Pending objects are garbage already: free them, so that the live size the growth
+        # policy learns from this collection holds only what is really live. (Their payloads
+        # wait for the end of the sweep with the others.)
+        h.free_pending()
+        objects_before = h.objects_freed
+        bytes_before = h.bytes_freed
         h.stack_n = 0
+        r = h.oasr_head
         while r:
             hdr = hdr_of(h, r)
             nxt = hdr.next_oasr

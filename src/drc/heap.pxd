@@ -19,6 +19,7 @@ from cpython.ref cimport PyObject
 
 from drc.includes.zeal cimport GC_ZEAL
 from drc.header cimport (ObjectHeader, ArrayHeader, gcref_t, REF_NULL, I31_TAG, KIND_STRUCT,
+                         KIND_MASK, KIND_EXTERN,
                          KIND_ARRAY, ref_is_object)
 from drc.freelist cimport FreeList, fl_bump, GRANULE_SHIFT
 from drc.policy cimport PolicyState
@@ -29,6 +30,8 @@ from registry.registry cimport TypeRegistry, registry_is_subtype
 
 cdef enum:
     HISTORY_CAPACITY = 4096             # events kept; the oldest half is dropped when full
+    # Blocks of 1..PENDING_CLASSES-1 granules (up to 1008 bytes) may wait on a pending list.
+    PENDING_CLASSES = 64
 
 # ==== Function references ===================================================================
 # A funcref field holds a u32 id into the heap's function table, as in Wasmtime
@@ -142,6 +145,13 @@ cdef class Heap:
     cdef size_t batch_hi
     cdef bint in_cascade                # a cascade is running (re-entry would corrupt buffers)
 
+    # ---- pending frees: lazy freeing of what C-level drops kill (see "Pending frees") ----
+    cdef uint32_t pending[PENDING_CLASSES]  # per block size in granules: first waiting object
+    # A reuse is a free and an allocation at once; it is counted here only (stats() adds these
+    # to the allocation and free totals), which keeps the hot path to two counter updates.
+    cdef uint64_t objects_reused
+    cdef uint64_t bytes_reused
+
     # ---- collection (collector.pxi): roots, canary, policy ----
     cdef PolicyState policy             # the grow-or-collect rule and what it has learned
     cdef object provider                # callable reporting the guest's roots, or None
@@ -194,6 +204,11 @@ cdef class Heap:
     cdef int oasr_drop(self, gcref_t r) except -1 nogil
     cdef int cascade(self, gcref_t r) except -1 nogil
     cdef int cascade_run(self) except -1 nogil
+    # Pending frees. free_pending frees every waiting object now (and whatever only they
+    # kept alive), eagerly; dec_ref_deferred is the zeal build's dec(): dec_ref's checks, then
+    # the pending path.
+    cdef int free_pending(self) except -1 nogil
+    cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
     cdef int zeal_check_free_list(self) except -1 nogil
     cdef int release_host_data(self) except -1
@@ -281,6 +296,7 @@ cdef class Heap:
     cdef int guest_exit(self) except -1 nogil
 
     # Integrity walks (verify()).
+    cdef set verify_pending(self)
     cdef int verify_slot(self, gcref_t obj, uint32_t offset, uint32_t* expected) except -1
     cdef int verify_oasr(self, size_t nin, uint32_t* expected) except -1
     cdef int verify_funcref_slot(self, gcref_t obj, uint32_t offset) except -1
@@ -331,36 +347,116 @@ cdef inline char* array_elem_addr(Heap h, gcref_t arr, uint32_t index) noexcept 
     return h.base + arr + ti.size + <size_t>index * ti.elem_size
 
 
+# ==== Pending frees (lazy freeing) ==========================================================
+# A C-level drop (dec, store_ref, move_ref) that gives up the last count on a struct or array
+# of fewer than PENDING_CLASSES granules does not free it: the object is linked, with its
+# fields unread, onto h.pending[its granule count] (LIFO, through its header's next_oasr
+# word), and the next allocation of that size reuses the block while it is still in cache,
+# giving up the object's own refs then (Boehm, "The space cost of lazy reference counting",
+# POPL 2004). A big free then costs O(1), and reuse needs no free-list work at all.
+#
+# Invariant (every heap walk must honour it):
+#   - a pending object keeps its start bit, its header (kind, type_index, object_size) and
+#     its fields; its ref_count is 0, IN_OASR_BIT and MARK_BIT are clear, and it is on
+#     exactly one list: h.pending[granules_of(object_size)];
+#   - its ref fields still own their counts: a child of a pending object is live (count >= 1)
+#     until the pending object is reused or finished;
+#   - nothing points at a pending object (no field, no OASR entry, no handle), so is_object()
+#     rejects it (ref_count 0) and from_raw/check_object refuse it;
+#   - the counters count it as allocated and not yet freed (finishing it adds to
+#     objects_freed / bytes_freed; reusing its block adds to objects_reused / bytes_reused
+#     only, as a free plus an allocation), and its bytes are used, not free.
+# h.free_pending() frees every pending object eagerly (the cascade), leaving none. The
+# allocation slow path calls it before growing or collecting, and so does every sweep; a heap
+# walk that cannot honour the invariant calls it first. verify() checks the invariant.
+# Python-level drops (GcRef.close(), del, Python API writes) stay eager, so Python code never
+# sees a pending object unless C-level code made one. Zeal builds take the same path, with
+# each waiting header checked when its block is reused.
+
+cdef inline int release_last(Heap h, gcref_t r) except -1 nogil:
+    """The caller gives up the last count on object r (its ref_count is 1): small structs
+    and arrays wait on a pending list; externrefs and big objects are freed now."""
+    cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
+    cdef size_t g = (hdr.object_size + 15) >> GRANULE_SHIFT
+    if g < PENDING_CLASSES and (hdr.kind_bits & KIND_MASK) != KIND_EXTERN:
+        hdr.ref_count = 0
+        hdr.next_oasr = h.pending[g]
+        h.pending[g] = r
+        return 0
+    return h.cascade(r)
+
+
+cdef inline int release_child(Heap h, gcref_t c) except -1 nogil:
+    cdef ObjectHeader* ch
+    if ref_is_object(c):
+        ch = <ObjectHeader*>(h.base + c)
+        if ch.ref_count > 1:
+            ch.ref_count -= 1
+            return 0
+        return release_last(h, c)
+    return 0
+
+
+cdef inline int reuse_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
+    """Take the pending object r off h.pending[g] (it must be the list's head) and give up
+    the counts its fields own; the caller then owns the block as a fresh allocation."""
+    cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
+    cdef const TypeInfo* ti = h.types[hdr.type_index]
+    cdef uint32_t i, n
+    cdef const uint32_t* elems
+    h.pending[g] = hdr.next_oasr
+    h.objects_reused += 1
+    h.bytes_reused += g << GRANULE_SHIFT
+    if (hdr.kind_bits & KIND_MASK) == KIND_STRUCT:
+        for i in range(ti.n_gc_refs):
+            release_child(h, (<uint32_t*>(h.base + r + ti.gc_ref_offsets[i]))[0])
+    elif ti.elems_are_gc_refs:
+        n = (<ArrayHeader*>hdr).length
+        elems = <const uint32_t*>(h.base + r + ti.size)
+        for i in range(n):
+            release_child(h, elems[i])
+    return 0
+
+
 cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
     """Allocate a zeroed struct of a type the heap already holds (Heap.use_type(), or any
-    earlier allocation); other types, a full bump region, a due collection and zeal builds
-    go through Heap.alloc_struct. Returns an owned ref. May collect (a safepoint)."""
+    earlier allocation); other types, no block of its size pending and a full bump region, a
+    due collection and zeal builds go through Heap.alloc_struct. Returns an owned ref. May
+    collect (a safepoint)."""
     cdef const TypeInfo* ti
     cdef size_t g, p
+    cdef gcref_t r = 0
     cdef ObjectHeader* hdr
     if not GC_ZEAL and type_index < h.ntypes and not h.gc_due:
         ti = h.types[type_index]
         if ti != NULL and ti.kind == COMPOSITE_STRUCT:
             g = (ti.size + 15) >> GRANULE_SHIFT
-            p = fl_bump(&h.fl, g)
-            if p != 0:
-                hdr = <ObjectHeader*>(h.base + (p << GRANULE_SHIFT))
-                hdr.kind_bits = KIND_STRUCT
-                hdr.type_index = type_index
-                hdr.ref_count = 1
-                hdr.next_oasr = 0
-                hdr.object_size = ti.size
-                # Zero the fields with word stores up to the block's end (it is ours); small
-                # structs never reach a memset call.
-                (<uint64_t*>hdr)[3] = 0
-                if g > 2:
-                    (<uint64_t*>hdr)[4] = 0
-                    (<uint64_t*>hdr)[5] = 0
-                    if g > 3:
-                        memset(<char*>hdr + 48, 0, (g << GRANULE_SHIFT) - 48)
+            if g < PENDING_CLASSES:
+                r = h.pending[g]
+            if r != 0:
+                reuse_pending(h, r, g)
+            else:
+                p = fl_bump(&h.fl, g)
+                if p == 0:
+                    return h.alloc_struct(type_index)
+                r = <gcref_t>(p << GRANULE_SHIFT)
                 h.objects_allocated += 1
                 h.bytes_allocated += g << GRANULE_SHIFT
-                return <gcref_t>(p << GRANULE_SHIFT)
+            hdr = <ObjectHeader*>(h.base + r)
+            hdr.kind_bits = KIND_STRUCT
+            hdr.type_index = type_index
+            hdr.ref_count = 1
+            hdr.next_oasr = 0
+            hdr.object_size = ti.size
+            # Zero the fields with word stores up to the block's end (it is ours); small
+            # structs never reach a memset call.
+            (<uint64_t*>hdr)[3] = 0
+            if g > 2:
+                (<uint64_t*>hdr)[4] = 0
+                (<uint64_t*>hdr)[5] = 0
+                if g > 3:
+                    memset(<char*>hdr + 48, 0, (g << GRANULE_SHIFT) - 48)
+            return r
     return h.alloc_struct(type_index)
 
 
@@ -374,16 +470,18 @@ cdef inline int inc(Heap h, gcref_t r) except -1 nogil:
 
 
 cdef inline int dec(Heap h, gcref_t r) except -1 nogil:
-    """Give up one count on r; at zero, r and everything only it kept alive are freed."""
+    """Give up one count on r; at zero, r is dead: small structs and arrays wait on a pending
+    list (see "Pending frees"), anything else is freed at once with everything only it kept
+    alive."""
     cdef ObjectHeader* hdr
     if GC_ZEAL:
-        return h.dec_ref(r)
+        return h.dec_ref_deferred(r)
     if ref_is_object(r):
         hdr = <ObjectHeader*>(h.base + r)
         if hdr.ref_count > 1:
             hdr.ref_count -= 1
             return 0
-        return h.cascade(r)
+        return release_last(h, r)
     return 0
 
 
@@ -444,21 +542,28 @@ cdef inline FuncEntry* funcref_entry(Heap h, uint32_t id) noexcept nogil:
     return &h.fn[id & FUNCREF_INDEX_MASK]
 
 
-cdef inline uint32_t funcref_type(Heap h, uint32_t id) noexcept nogil:
+cdef inline uint32_t funcref_type(Heap h, uint32_t id) except? 0xFFFFFFFF nogil:
     """The entry's engine func type index."""
+    if GC_ZEAL:
+        h.check_funcref(id, False)
     return h.fn[id & FUNCREF_INDEX_MASK].type_index
 
 
-cdef inline uintptr_t funcref_target(Heap h, uint32_t id) noexcept nogil:
+cdef inline uintptr_t funcref_target(Heap h, uint32_t id) except? 0 nogil:
     """The entry's target: the value given to funcref_intern, or (entries made from Python)
     the address of the target object, borrowed from the entry."""
+    if GC_ZEAL:
+        h.check_funcref(id, False)
     return h.fn[id & FUNCREF_INDEX_MASK].target
 
 
-cdef inline bint funcref_is_subtype(Heap h, uint32_t id, uint32_t func_type) noexcept nogil:
-    """Is the (non-null) funcref's type `func_type` or a declared subtype of it? O(1): the
-    check call_indirect makes."""
-    cdef uint32_t t = h.fn[id & FUNCREF_INDEX_MASK].type_index
+cdef inline int funcref_is_subtype(Heap h, uint32_t id, uint32_t func_type) except -1 nogil:
+    """1 if the (non-null) funcref's type is `func_type` or a declared subtype of it, else 0.
+    O(1): the check call_indirect makes."""
+    cdef uint32_t t
+    if GC_ZEAL:
+        h.check_funcref(id, False)
+    t = h.fn[id & FUNCREF_INDEX_MASK].type_index
     return t == func_type or registry_is_subtype(h.registry, t, func_type)
 
 

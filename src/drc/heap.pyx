@@ -82,7 +82,8 @@ cdef inline ObjectHeader* hdr_of(Heap h, gcref_t r) noexcept nogil:
 cdef inline size_t heap_next_object(Heap h, size_t g) noexcept nogil:
     """The first granule at or after `g` that starts a live object, or h.fl.end: walk every
     object with ``g = heap_next_object(h, 1)`` then ``heap_next_object(h, g + granules)``.
-    Only valid while no allocation or cascade is in flight."""
+    Only valid while no allocation or cascade is in flight. Pending objects (heap.pxd,
+    "Pending frees") are included, with ref_count 0; call h.free_pending() first to see none."""
     if g >= h.fl.end:
         return h.fl.end
     return next_set(h.fl.start_bits, g, h.fl.end)
@@ -391,6 +392,43 @@ cdef inline bint is_leaf(Heap h, ObjectHeader* hdr) noexcept nogil:
     return False
 
 
+cdef inline bint has_pending(Heap h) noexcept nogil:
+    cdef size_t g
+    for g in range(1, PENDING_CLASSES):
+        if h.pending[g]:
+            return True
+    return False
+
+
+cdef inline gcref_t init_object(Heap h, gcref_t r, size_t size, uint32_t kind_bits,
+                                uint32_t type_index) noexcept nogil:
+    """Write the header of a block, zero its fields and note the handle's count."""
+    cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
+    hdr.kind_bits = kind_bits
+    hdr.type_index = type_index
+    hdr.ref_count = 1
+    hdr.next_oasr = 0
+    hdr.object_size = <uint32_t>size
+    memset(<char*>hdr + sizeof(ObjectHeader), 0, size - sizeof(ObjectHeader))
+    h.ext_add(r, 1)
+    return r
+
+
+cdef int zeal_check_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
+    """Zeal: the pending object at r, on list g, still has the header it died with."""
+    cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
+    cdef uint32_t kind = hdr.kind_bits & KIND_MASK
+    if (r >= h.capacity or (r & (GRANULE - 1)) or not bit_get(h.fl.start_bits, r >> GRANULE_SHIFT)
+            or hdr.ref_count != 0 or (hdr.kind_bits & (MARK_BIT | IN_OASR_BIT))
+            or (kind != KIND_STRUCT and kind != KIND_ARRAY)
+            or granules_of(hdr.object_size) != g or hdr.type_index >= h.ntypes
+            or h.types[hdr.type_index] == NULL):
+        with gil:
+            raise HeapCorruptionError(f"offset {r}: pending object (size class {g}) has a "
+                                      "damaged header: something wrote to a dead object")
+    return 0
+
+
 # ==== The heap =============================================================================
 
 @cython.final
@@ -504,6 +542,7 @@ cdef class Heap:
         if self.base == NULL:
             return
         self.release_memory()
+        memset(self.pending, 0, sizeof(self.pending))
         data, self.host_data = self.host_data, [_FREE_ID]
         self.host_free_ids = []
         self.oasr_head = self.oasr_len = 0
@@ -578,7 +617,6 @@ cdef class Heap:
         cdef size_t g, p, i
         cdef gcref_t r
         cdef uint8_t bad
-        cdef ObjectHeader* hdr
         if size > self.max_size - GRANULE:
             with gil:
                 raise OutOfHeapError(f"cannot allocate {size} bytes: larger than the heap's "
@@ -586,9 +624,22 @@ cdef class Heap:
         g = granules_of(size)
         if self.gc_due or (GC_ZEAL and self.zeal_collect_every):
             self.safepoint()
+        if g < PENDING_CLASSES and self.pending[g] != 0:
+            # A block of this size is waiting (heap.pxd, "Pending frees"): reuse it.
+            r = self.pending[g]
+            if GC_ZEAL:
+                zeal_check_pending(self, r, g)
+                self.ext_counts[r >> GRANULE_SHIFT] = 0
+            reuse_pending(self, r, g)
+            return init_object(self, r, size, kind_bits, type_index)
         p = fl_bump(&self.fl, g)
         if p == 0:
             p = fl_alloc_slow(&self.fl, g)
+            if p == 0 and has_pending(self):
+                self.free_pending()
+                p = fl_bump(&self.fl, g)
+                if p == 0:
+                    p = fl_alloc_slow(&self.fl, g)
             if p == 0:
                 p = alloc_after_failure(self, g)
         r = <gcref_t>(p << GRANULE_SHIFT)
@@ -607,17 +658,9 @@ cdef class Heap:
                     raise HeapCorruptionError(f"offset {r}: allocated block overlaps free space")
             if (self.objects_allocated & 4095) == 0:
                 self.zeal_check_free_list()
-        hdr = <ObjectHeader*>(self.base + r)
-        hdr.kind_bits = kind_bits
-        hdr.type_index = type_index
-        hdr.ref_count = 1
-        hdr.next_oasr = 0
-        hdr.object_size = <uint32_t>size
-        memset(<char*>hdr + sizeof(ObjectHeader), 0, size - sizeof(ObjectHeader))
         self.objects_allocated += 1
         self.bytes_allocated += g << GRANULE_SHIFT
-        self.ext_add(r, 1)
-        return r
+        return init_object(self, r, size, kind_bits, type_index)
 
     cdef void undo_alloc(self, size_t p, size_t g) noexcept nogil:
         cdef uint32_t block[2]
@@ -756,6 +799,49 @@ cdef class Heap:
         if GC_ZEAL:
             self.check_object(r, 0)
         return slot_dec(self, r)
+
+    cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil:
+        cdef ObjectHeader* hdr
+        if not ref_is_object(r):
+            return 0
+        if GC_ZEAL:
+            self.check_object(r, 0)
+            if self.ext_counts[r >> GRANULE_SHIFT] == 0:
+                with gil:
+                    raise HeapCorruptionError(
+                        f"offset {r}: dec_ref of a count nobody outside the heap holds")
+            self.ext_add(r, -1)
+        hdr = hdr_of(self, r)
+        if hdr.ref_count > 1:
+            hdr.ref_count -= 1
+            return 0
+        return release_last(self, r)
+
+    cdef int free_pending(self) except -1 nogil:
+        """Free every pending object now, with everything only they kept alive (one eager
+        cascade); afterwards no object is pending."""
+        cdef size_t g
+        cdef gcref_t r
+        cdef ObjectHeader* hdr
+        if not has_pending(self):
+            return 0
+        if self.in_cascade:
+            with gil:
+                raise HeapCorruptionError("free_pending inside a cascade")
+        for g in range(1, PENDING_CLASSES):
+            r = self.pending[g]
+            while r:
+                if GC_ZEAL:
+                    zeal_check_pending(self, r, g)
+                hdr = hdr_of(self, r)
+                if self.stack_n == self.stack_cap:
+                    grow_buffer(&self.stack, &self.stack_cap, self.stack_n + 1)
+                self.stack[self.stack_n] = r
+                self.stack_n += 1
+                r = hdr.next_oasr
+                hdr.next_oasr = 0
+            self.pending[g] = 0
+        return self.cascade_run()
 
     cdef int cascade(self, gcref_t r) except -1 nogil:
         """Give up the last count on r: free it and, through an explicit stack, everything
@@ -955,7 +1041,13 @@ cdef class Heap:
         slot = <uint32_t*>(self.base + obj + offset)
         old = slot[0]
         slot[0] = value
-        return slot_dec(self, old)
+        # The C-level barrier: the old value may become pending, as with store_ref.
+        if ref_is_object(old):
+            if hdr_of(self, old).ref_count > 1:
+                hdr_of(self, old).ref_count -= 1
+                return 0
+            return release_last(self, old)
+        return 0
 
     # ---- OASR and validation ---------------------------------------------------------
 
@@ -993,8 +1085,10 @@ cdef class Heap:
         return r
 
     cdef bint is_object(self, gcref_t r) noexcept nogil:
+        # A pending object keeps its start bit but has ref_count 0: it is not live.
         return (r != 0 and (r & (GRANULE - 1)) == 0 and r < self.capacity
-                and bit_get(self.fl.start_bits, r >> GRANULE_SHIFT))
+                and bit_get(self.fl.start_bits, r >> GRANULE_SHIFT)
+                and hdr_of(self, r).ref_count != 0)
 
     cdef int check_object(self, gcref_t r, uint32_t kind) except -1 nogil:
         if self.is_object(r) and (
@@ -1646,8 +1740,6 @@ cdef class Heap:
         last time). Returns the number of entries freed. Costs one walk over the live objects
         when the table is not empty."""
         self.check_open()
-        if self.collecting:
-            raise DrcError("reclaim_funcrefs: a collection is in progress on this heap")
         return self.funcref_reclaim()
 
     # ==== Python API: extern/any conversion ==========================================
@@ -1773,10 +1865,10 @@ cdef class Heap:
             "free_bytes": nfree,
             "largest_free_block": fl_largest_run(&self.fl) * GRANULE,
             "live_objects": self.objects_allocated - self.objects_freed,
-            "objects_allocated": self.objects_allocated,
-            "objects_freed": self.objects_freed,
-            "bytes_allocated": self.bytes_allocated,
-            "bytes_freed": self.bytes_freed,
+            "objects_allocated": self.objects_allocated + self.objects_reused,
+            "objects_freed": self.objects_freed + self.objects_reused,
+            "bytes_allocated": self.bytes_allocated + self.bytes_reused,
+            "bytes_freed": self.bytes_freed + self.bytes_reused,
             "host_data_live": len(self.host_data) - 1 - len(self.host_free_ids),
             "host_data_released": self.host_data_released,
             "oasr_len": self.oasr_len,
@@ -1796,7 +1888,24 @@ cdef class Heap:
             "types_held": self.nroots,
             "funcrefs_live": self.fn_live,
             "funcrefs_reclaimed": self.fn_reclaimed,
+            "pending_frees": len(self.verify_pending()),
         }
+
+    def finish_pending(self):
+        """Free now every object that C-level drops left pending (heap.pxd, "Pending
+        frees"), with everything only they kept alive. Python-level drops never leave any."""
+        self.check_open()
+        self.free_pending()
+
+    def _drop_deferred(self, ref):
+        """Tests: release a GcRef's count the way C-level dec() does (the object may become
+        pending instead of being freed)."""
+        cdef GcRef g
+        cdef gcref_t r = self.object_arg(ref, 0, "_drop_deferred")
+        g = <GcRef>ref
+        g.heap = None
+        g.raw = 0
+        self.dec_ref_deferred(r)
 
     # ==== Collection (collector.pxi) =================================================
 
@@ -1981,6 +2090,7 @@ cdef class Heap:
                 raise MemoryError()
         try:
             seen_ids = set()
+            pending = self.verify_pending()
             g = 1
             while g < self.fl.end:
                 g = next_set(self.fl.start_bits, g, self.fl.end)
@@ -1995,7 +2105,7 @@ cdef class Heap:
                 if hdr.kind_bits & RESERVED_MASK & ~<uint32_t>(MARK_BIT | IN_OASR_BIT):
                     raise HeapCorruptionError(f"offset {r}: unknown collector bits in "
                                               f"{hdr.kind_bits:#010x}")
-                if hdr.ref_count == 0:
+                if hdr.ref_count == 0 and r not in pending:
                     raise HeapCorruptionError(f"offset {r}: live object with ref_count 0")
                 if (hdr.object_size < sizeof(ObjectHeader)
                         or r + <size_t>hdr.object_size > self.capacity):
@@ -2065,6 +2175,35 @@ cdef class Heap:
                 self.verify_poison()
         finally:
             c_free(expected)
+
+    cdef set verify_pending(self):
+        """The pending objects, each checked against the invariant in heap.pxd (the walk
+        then checks their fields like any object's, and zeal that nothing points at them)."""
+        cdef set out = set()
+        cdef size_t g
+        cdef uint64_t limit = self.objects_allocated - self.objects_freed
+        cdef gcref_t r
+        cdef ObjectHeader* hdr
+        cdef uint32_t kind
+        for g in range(PENDING_CLASSES):
+            r = self.pending[g]
+            while r:
+                hdr = hdr_of(self, r)
+                kind = hdr.kind_bits & KIND_MASK
+                if (g == 0 or r >= self.capacity or (r & (GRANULE - 1))
+                        or not bit_get(self.fl.start_bits, r >> GRANULE_SHIFT)
+                        or r in out or len(out) >= limit):
+                    raise HeapCorruptionError(f"offset {r}: pending list {g} links to a "
+                                              "non-object, or loops")
+                if (hdr.ref_count != 0 or (hdr.kind_bits & (MARK_BIT | IN_OASR_BIT))
+                        or (kind != KIND_STRUCT and kind != KIND_ARRAY)
+                        or granules_of(hdr.object_size) != g):
+                    raise HeapCorruptionError(f"offset {r}: pending object on list {g} with "
+                                              f"header {hdr.kind_bits:#010x}, count "
+                                              f"{hdr.ref_count}, size {hdr.object_size}")
+                out.add(r)
+                r = hdr.next_oasr
+        return out
 
     cdef int verify_slot(self, gcref_t obj, uint32_t offset, uint32_t* expected) except -1:
         cdef gcref_t v = (<uint32_t*>(self.base + obj + offset))[0]
@@ -2150,7 +2289,8 @@ cdef class Heap:
 
     def _zeal_counters(self):
         """Allocation and free totals for leak checks in tests (all builds)."""
-        return self.objects_allocated, self.objects_freed
+        return (self.objects_allocated + self.objects_reused,
+                self.objects_freed + self.objects_reused)
 
 
 # ==== Handles and i31 values ===============================================================

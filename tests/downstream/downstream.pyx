@@ -216,3 +216,104 @@ def no_gc_then_collect(Heap h):
         h.collect_raw(NULL, 0)
     finally:
         h.no_gc_exit()
+
+
+# ==== Function references and bulk array initialization ====================================
+
+from libc.stdint cimport uint8_t, uintptr_t
+
+from drc.heap cimport (load_funcref, store_funcref, funcref_type, funcref_target,
+                       funcref_is_subtype, field_is_funcref)
+
+
+def funcref_intern(Heap h, uint32_t func_type, uintptr_t target):
+    """The interned id of (func_type, target), with one pin for the caller."""
+    return h.funcref_intern(func_type, target)
+
+
+def funcref_pin(Heap h, uint32_t fid):
+    h.funcref_pin(fid)
+
+
+def funcref_unpin(Heap h, uint32_t fid):
+    h.funcref_unpin(fid)
+
+
+def funcref_info(Heap h, uint32_t fid):
+    """(valid, type, target) of an id; type and target only when it is valid."""
+    if not h.funcref_valid(fid):
+        return False, None, None
+    return True, funcref_type(h, fid), funcref_target(h, fid)
+
+
+def funcref_type_of(Heap h, uint32_t fid):
+    """funcref_type without validating first (zeal checks the id)."""
+    return funcref_type(h, fid)
+
+
+def funcref_fits(Heap h, uint32_t fid, uint32_t func_type):
+    """call_indirect's signature check."""
+    return bool(funcref_is_subtype(h, fid, func_type))
+
+
+def is_funcref_field(Heap h, uint32_t t, uint32_t field):
+    return bool(field_is_funcref(&h.type_record(t).fields[field]))
+
+
+def store_func(Heap h, gcref_t obj, uint32_t t, uint32_t field, uint32_t fid):
+    store_funcref(h, obj, h.type_record(t).fields[field].offset, fid)
+
+
+def load_func(Heap h, gcref_t obj, uint32_t t, uint32_t field):
+    return load_funcref(h, obj, h.type_record(t).fields[field].offset)
+
+
+def funcref_store_load_ns(Heap h, uint32_t t, uint32_t fid_a, uint32_t fid_b, long n):
+    """ns per (funcref store + funcref load) on field 0 of a struct of type t: the C-level
+    cost of the vtable-entry path. The ids' checksum keeps the loads from being dropped."""
+    cdef uint32_t off = h.type_record(t).fields[0].offset
+    cdef gcref_t obj = new_struct(h, t)
+    cdef uint64_t sum = 0
+    cdef long i
+    cdef double t0, t1
+    with nogil:
+        t0 = now()
+        for i in range(n):
+            store_funcref(h, obj, off, fid_a if i & 1 else fid_b)
+            sum += load_funcref(h, obj, off)
+        t1 = now()
+    dec(h, obj)
+    if sum == 0:
+        raise AssertionError("no loads")
+    return (t1 - t0) * 1e9 / n
+
+
+def init_bytes(Heap h, gcref_t arr, uint32_t dst, const uint8_t[::1] data, uint32_t n):
+    """array.init_data from C: the caller has checked the bounds (zeal checks them again)."""
+    h.array_init_bytes(arr, dst, &data[0] if data.shape[0] else NULL, n)
+
+
+def init_refs(Heap h, gcref_t arr, uint32_t dst, list raws):
+    """array.init_elem from C: `raws` are raw values of the element type; the caller keeps
+    its counts on GC refs."""
+    cdef uint32_t* buf = <uint32_t*>malloc((len(raws) + 1) * sizeof(uint32_t))
+    cdef Py_ssize_t i
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        for i in range(len(raws)):
+            buf[i] = raws[i]
+        h.array_init_refs(arr, dst, buf, <uint32_t>len(raws))
+    finally:
+        free(buf)
+
+
+def new_elem(Heap h, uint32_t t, list raws):
+    """array.new_elem: a fresh array filled from raw values; returns it owned."""
+    cdef gcref_t arr = h.alloc_array(t, <uint32_t>len(raws))
+    try:
+        init_refs(h, arr, 0, raws)
+    except BaseException:
+        dec(h, arr)
+        raise
+    return arr

@@ -122,3 +122,24 @@ def test_the_model_catches_a_planted_disagreement():
         ex.step((CODES["verify"], 0, 0, 0))
     ex.handles.pop()
     ex.close()
+
+
+def test_the_model_catches_planted_funcref_disagreements():
+    ex = Executor(Config(max_size=64 << 10))
+    ex.step((CODES["new_func"], 1, 3, 0))           # an f1 entry
+    ex.step((CODES["new_vtable"], 8, 0, 0))         # field 0 holds it, field 1 null
+    vt = next(o for o in ex.objs.values() if o.kind == "vt")
+    assert vt.fields[0] == ("fn", 1, 3)
+    vt.fields[0] = ("fn", 1, 4)                     # the model now expects another target
+    with pytest.raises(AssertionError, match=r"struct .*\.0 = <FuncRef"):
+        ex.deep_check()
+    vt.fields[0] = ("fn", 1, 3)
+    ex.fentries.add(("fn", 0, 0))                   # an entry the heap does not have
+    with pytest.raises(AssertionError, match="function-table entries"):
+        ex.step((CODES["verify"], 0, 0, 0))
+    ex.fentries.discard(("fn", 0, 0))
+    ex.fhandles.clear()
+    vt.fields[0] = None                             # the model forgets the field's entry
+    with pytest.raises(AssertionError, match="reclaim_funcrefs freed 0, model 1"):
+        ex.step((CODES["reclaim_funcs"], 0, 0, 0))
+    ex.close()

@@ -15,11 +15,12 @@ registry, and the subtype / ref-matching answers among the pool's types.
 from __future__ import annotations
 
 import gc as _gc
+import struct as _struct
 from dataclasses import dataclass, field
 from typing import Any
 
 import registry as R
-from drc import I31, DrcError, Heap, InvalidRefError, NoGcScopeError, OutOfHeapError
+from drc import I31, DrcError, FuncRef, Heap, InvalidRefError, NoGcScopeError, OutOfHeapError
 from drc.build import ZEAL
 from drc.fuzz.ops import NAMES, Op, describe
 
@@ -69,8 +70,13 @@ class Payload:
         self.log.append(self.tok)
 
 
-# Values in the model: None, ("i31", v), or an object id (int).
+# Values in the model: None, ("i31", v), an object id (int), or a funcref ("fn", level, tok):
+# an entry of type f0 (level 0) or f1 <: f0 (level 1) whose target is pool object `tok`.
 I31_TAG = "i31"
+FN_TAG = "fn"
+FUNC_TARGETS = 8
+FUNCREF_RECLAIM_MIN = 1024      # drc.heap.pxd: collections reclaim once the table reaches it
+DATA = bytes((i * 37 + 11) & 0xFF for i in range(48))    # the "data segment" of init_data
 
 # Object kinds, as the wrong calls of `op_bad_call` see them.
 ARRAY_KINDS = ("arr", "iarr")
@@ -80,7 +86,7 @@ BAD_CALL_KINDS = ARRAY_KINDS + STRUCT_KINDS + ("ext",)
 
 @dataclass
 class Obj:
-    kind: str               # node | arr | iarr | ext | box | dyn
+    kind: str               # node | arr | iarr | ext | box | dyn | vt | farr
     raw: int
     fields: list[Any]
     tok: int = -1           # externref payload token
@@ -160,6 +166,14 @@ class Executor:
             _s(R.RefType(R.EXTERN, True)),
         ])])
         self.t_node, self.t_arr, self.t_iarr, self.t_box = self.fixed.shared_types
+        self.funcs = self.reg.register_module([R.RecGroup([
+            R.SubType(R.FuncType([R.I32], []), final=False),
+            R.SubType(R.FuncType([R.I32], []), supertype=0),
+            _s(R.RefType(1, True), R.RefType(0, True)),
+            R.SubType(R.ArrayType(R.FieldType(R.RefType(0, True), True))),
+        ])])
+        self.t_f0, self.t_f1, self.t_vt, self.t_farr = self.funcs.shared_types
+        self.ftype = (self.t_f0, self.t_f1)
         self.base_len = len(self.reg)
         self.heap = Heap(self.reg, max_size=self.config.max_size,
                          growth_policy=self.config.growth_policy)
@@ -170,6 +184,10 @@ class Executor:
         self.next_tok = 0
         self.expected_released: set[int] = set()
         self.handles: list[tuple[Any, int]] = []      # (GcRef, oid)
+        self.targets = [object() for _ in range(FUNC_TARGETS)]
+        self.fhandles: list[tuple[Any, tuple]] = []   # (FuncRef, ("fn", level, tok))
+        self.fentries: set[tuple] = set()             # entries in the heap's function table
+        self.fn_reclaim_at = FUNCREF_RECLAIM_MIN
         self.stack: list[tuple[int, Any]] = []        # (raw, oid or ("i31", v))
         self.oasr: set[int] = set()
         self.collections = 0
@@ -196,6 +214,7 @@ class Executor:
             self.inc.cancel()
             self.inc = None
         self.handles.clear()
+        self.fhandles.clear()
         self.stack.clear()
         if not self.heap.closed:
             self.heap.set_root_provider(None)
@@ -214,6 +233,7 @@ class Executor:
             h.close()
         self.held.clear()
         self.fixed.close()
+        self.funcs.close()
         self.reg.verify()
         self._check(len(self.reg) == 0, f"{len(self.reg)} types still registered at the end")
 
@@ -255,8 +275,8 @@ class Executor:
     @staticmethod
     def _refs(o: Obj) -> list[Any]:
         """The values of `o`'s ref fields."""
-        if o.kind in ("iarr", "dyn", "ext"):
-            return []
+        if o.kind in ("iarr", "dyn", "ext", "vt", "farr"):
+            return []                   # funcref slots are not counted either
         return o.fields[:2] if o.kind == "node" else o.fields
 
     def _inc_refs(self, values, delta: int) -> None:
@@ -313,6 +333,25 @@ class Executor:
         self.collections += 1
         self.oasr &= keep
         self._rc_collect()
+        if len(self.fentries) >= self.fn_reclaim_at:
+            self._reclaim_funcs()
+
+    def _funcs_held(self) -> set[tuple]:
+        """Entries something holds: a FuncRef handle or a field of a live object."""
+        held = {k for _, k in self.fhandles}
+        for o in self.objs.values():
+            if o.kind in ("vt", "farr"):
+                held.update(v for v in o.fields if v is not None)
+        return held
+
+    def _reclaim_funcs(self) -> int:
+        held = self._funcs_held()
+        self._check(held <= self.fentries, f"funcrefs {held - self.fentries} held but not in "
+                                           "the model's table")
+        freed = len(self.fentries - held)
+        self.fentries = held
+        self.fn_reclaim_at = max(FUNCREF_RECLAIM_MIN, 2 * len(held))
+        return freed
 
     def _after_op(self) -> None:
         st = self.heap.stats()
@@ -329,6 +368,8 @@ class Executor:
                     f"{st['collections']} collections, model {self.collections}")
         self._check(st["live_objects"] == len(self.objs),
                     f"{st['live_objects']} live objects, model {len(self.objs)}")
+        self._check(st["funcrefs_live"] == len(self.fentries),
+                    f"{st['funcrefs_live']} function-table entries, model {len(self.fentries)}")
         self._check(st["oasr_len"] == len(self.oasr),
                     f"OASR length {st['oasr_len']}, model {len(self.oasr)}")
         n_ext = sum(1 for o in self.objs.values() if o.kind == "ext")
@@ -382,6 +423,9 @@ class Executor:
         if want is None:
             return got is None
         if type(want) is tuple:
+            if want[0] == FN_TAG:
+                return (type(got) is FuncRef and got.type_index == self.ftype[want[1]]
+                        and got.target is self.targets[want[2]])
             return type(got) is I31 and got.value == want[1]
         return got is not None and type(got) is not I31 and got.raw == self.objs[want].raw
 
@@ -394,7 +438,7 @@ class Executor:
             del data
             self._check(ok, f"externref {o.raw:#x} payload differs")
             return
-        if o.kind in ("arr", "iarr"):
+        if o.kind in ("arr", "iarr", "farr"):
             self._check(heap.array_len(h) == len(o.fields),
                         f"array {o.raw:#x} length {heap.array_len(h)}, model {len(o.fields)}")
             n = len(o.fields)
@@ -436,8 +480,14 @@ class Executor:
         if sel == 1:
             v = (x >> 3) - (1 << 12)
             return I31(v), (I31_TAG, v)
-        h, oid = self._handle(x >> 3, ("node", "arr", "iarr", "box", "dyn"))
+        h, oid = self._handle(x >> 3, ("node", "arr", "iarr", "box", "dyn", "vt", "farr"))
         return h, oid
+
+    def _func_value(self, x: int):
+        """A funcref value: None or a held FuncRef, with its model value."""
+        if x % 6 == 0 or not self.fhandles:
+            return None, None
+        return self.fhandles[(x >> 3) % len(self.fhandles)]
 
     def _extern_value(self, x: int):
         if x % 5 == 0:
@@ -549,7 +599,7 @@ class Executor:
         if not o.fields:
             return
         i = b % len(o.fields)
-        if o.kind in ("arr", "iarr"):
+        if o.kind in ("arr", "iarr", "farr"):
             got = self.heap.array_get(h, i)
         else:
             got = self.heap.struct_get(h, i, signed=True)
@@ -560,9 +610,11 @@ class Executor:
         self._check(self._same(got, want), f"read {got!r}, model {want!r}")
         if type(want) is int and c % 2:
             self.handles.append((got, want))   # keep the new handle
+        elif type(want) is tuple and want[0] == FN_TAG and c % 2:
+            self.fhandles.append((got, want))
 
     def op_fill(self, a, b, c):
-        h, oid = self._handle(a, ("arr", "iarr"))
+        h, oid = self._handle(a, ("arr", "iarr", "farr"))
         if h is None:
             return
         o = self.objs[oid]
@@ -571,6 +623,8 @@ class Executor:
         count = (c >> 8) % (n - start + 1)
         if o.kind == "iarr":
             vh, v = b, b
+        elif o.kind == "farr":
+            vh, v = self._func_value(b)
         else:
             vh, v = self._any_value(b)
         self.heap.array_fill(h, start, vh, count)
@@ -578,7 +632,7 @@ class Executor:
         self._rc_collect()
 
     def op_copy(self, a, b, c):
-        d, did = self._handle(a, ("arr", "iarr"))
+        d, did = self._handle(a, ("arr", "iarr", "farr"))
         if d is None:
             return
         dk = self.objs[did].kind
@@ -706,6 +760,163 @@ class Executor:
         self._check(after["collections"] == before["collections"]
                     and after["live_objects"] == before["live_objects"],
                     "a refused collection changed the heap")
+
+    # ---- function references and extern/any conversion -----------------------------------
+
+    def _refused(self, call, exc: type[BaseException], what: str) -> None:
+        """`call` must raise `exc` and change nothing the model sees."""
+        before = self.heap.stats()
+        try:
+            call()
+        except exc:
+            pass
+        else:
+            self._check(False, f"{what} was accepted")
+        after = self.heap.stats()
+        for k in ("live_objects", "funcrefs_live", "used_bytes"):
+            self._check(before[k] == after[k], f"refused {what} changed {k}")
+
+    def op_new_func(self, a, b, c):
+        level, tok = a % 2, b % FUNC_TARGETS
+        key = (FN_TAG, level, tok)
+        f = self.heap.funcref_new(self.ftype[level], self.targets[tok])
+        self._check(self._same(f, key), f"funcref_new gave {f!r}, model {key}")
+        for other, k in self.fhandles[-4:]:
+            self._check((other == f) == (k == key) and (k != key or hash(other) == hash(f)),
+                        f"{other!r} vs {f!r}: interning disagrees with the model")
+        t = self.heap.ref_test
+        self._check(t(f, R.RefType(self.t_f0, False)) and t(f, R.RefType(R.FUNC, False))
+                    and t(f, R.RefType(self.t_f1)) == (level == 1)
+                    and not t(f, R.RefType(R.ANY)) and not t(f, R.RefType(R.NOFUNC)),
+                    f"ref_test of {f!r} disagrees with its type")
+        self.fentries.add(key)
+        self.fhandles.append((f, key))
+
+    def op_new_vtable(self, a, b, c):
+        h0, k0 = self._func_value(a)
+        h1, k1 = self._func_value(b)
+        if k0 is not None and k0[1] == 0:
+            self._refused(lambda: self.heap.struct_new(self.t_vt, (h0, h1)), TypeError,
+                          "an f0 funcref in a (ref null $f1) field")
+            return
+        ref = self._alloc(self.heap.struct_new, self.t_vt, (h0, h1))
+        if ref is not None:
+            self._new("vt", ref, [k0, k1])
+
+    def op_new_func_array(self, a, b, c):
+        if c % 2:
+            n = self._length(a)
+            h, k = self._func_value(b)
+            ref = self._alloc(self.heap.array_new, self.t_farr, n, h)
+            vals = [k] * n
+        else:
+            pairs = [self._func_value(x) for x in (a, b, c)]
+            ref = self._alloc(self.heap.array_new_fixed, self.t_farr, [h for h, _ in pairs])
+            vals = [k for _, k in pairs]
+        if ref is not None:
+            self._new("farr", ref, vals)
+
+    def op_set_func(self, a, b, c):
+        h, oid = self._handle(a, ("vt", "farr", "node"))
+        if h is None:
+            return
+        o = self.objs[oid]
+        vh, k = self._func_value(b)
+        if o.kind == "node":
+            if vh is not None:      # a funcref is not an anyref
+                self._refused(lambda: self.heap.struct_set(h, c % 2, vh), TypeError,
+                              "a funcref in an anyref field")
+            return
+        if c % 7 == 0:
+            gh, g = self._any_value(b)
+            if gh is not None:      # nor is a GC ref a funcref
+                setter = self.heap.struct_set if o.kind == "vt" else self.heap.array_set
+                if o.fields or o.kind == "vt":
+                    self._refused(lambda: setter(h, 0, gh), TypeError,
+                                  "a GC ref in a funcref field")
+                return
+        if o.kind == "vt":
+            field = c % 2
+            if field == 0 and k is not None and k[1] == 0:
+                self._refused(lambda: self.heap.struct_set(h, 0, vh), TypeError,
+                              "an f0 funcref in a (ref null $f1) field")
+                return
+            self.heap.struct_set(h, field, vh)
+            o.fields[field] = k
+        elif o.fields:
+            i = c % len(o.fields)
+            self.heap.array_set(h, i, vh)
+            o.fields[i] = k
+
+    def op_drop_func(self, a, b, c):
+        if self.fhandles:
+            f, _ = self.fhandles.pop(a % len(self.fhandles))
+            del f
+
+    def op_reclaim_funcs(self, a, b, c):
+        got = self.heap.reclaim_funcrefs()
+        want = self._reclaim_funcs()
+        self._check(got == want, f"reclaim_funcrefs freed {got}, model {want}")
+
+    def op_convert(self, a, b, c):
+        heap = self.heap
+        sel = c % 4
+        if sel == 0:
+            # extern.convert_any, then the value goes into an externref field.
+            vh, v = self._any_value(a)
+            conv = heap.extern_convert_any(vh)
+            dest, did = self._handle(b, ("box",))
+            field = 0
+        elif sel == 1:
+            # any.convert_extern of a host ref, then into an anyref field.
+            vh, v = self._extern_value(a)
+            conv = heap.any_convert_extern(vh)
+            dest, did = self._handle(b, ("node",))
+            field = (c >> 2) % 2
+        else:
+            vh, v = self._any_value(a) if sel == 2 else self._extern_value(a)
+            conv = heap.any_convert_extern(heap.extern_convert_any(vh))
+            dest = did = None
+        self._check(self._same(conv, v), f"conversion of {vh!r} gave {conv!r}")
+        if type(v) is int:
+            self.handles.append((conv, v))          # a new handle with its own count
+            o = self.objs[v]
+            self._check(heap.ref_test(conv, R.RefType(R.EXTERN, False))
+                        and heap.ref_test(conv, R.RefType(R.ANY, False))
+                        and heap.ref_test(conv, R.RefType(R.EQ)) == (o.kind != "ext"),
+                        f"ref_test of converted {conv!r} ({o.kind}) disagrees")
+            if o.kind != "ext":
+                self._check(heap.ref_test(conv, R.RefType(heap.type_of(conv), False)),
+                            f"converted {conv!r} does not test as its own type")
+        if dest is not None:
+            heap.struct_set(dest, field, conv)
+            self._write(self.objs[did], field, [v])
+            self._rc_collect()
+
+    def op_init_data(self, a, b, c):
+        heap = self.heap
+        if c % 3 == 0:
+            n, off = a % 10, b % 50
+            if off + 4 * n > len(DATA):
+                self._refused(lambda: heap.array_new_data(self.t_iarr, DATA, off, n),
+                              IndexError, f"array_new_data at {off} of {n} i32s")
+                return
+            ref = self._alloc(heap.array_new_data, self.t_iarr, DATA, off, n)
+            if ref is not None:
+                self._new("iarr", ref, list(_struct.unpack_from(f"<{n}i", DATA, off)))
+            return
+        h, oid = self._handle(a, ("iarr",))
+        if h is None:
+            return
+        o = self.objs[oid]
+        d, n, off = (c >> 2) % (len(o.fields) + 2), b % 6, (b >> 3) % 50
+        if d + n > len(o.fields) or off + 4 * n > len(DATA):
+            self._refused(lambda: heap.array_init_data(h, d, DATA, off, n), IndexError,
+                          f"array_init_data of {n} at {d} from {off}")
+            self._check(heap.array_len(h) == len(o.fields), "a refused init changed the array")
+            return
+        heap.array_init_data(h, d, DATA, off, n)
+        o.fields[d:d + n] = _struct.unpack_from(f"<{n}i", DATA, off)
 
     # ---- registry operations -------------------------------------------------------------
 

@@ -46,6 +46,15 @@ OPS: tuple[tuple[str, int], ...] = (
     ("reg_alloc", 1),       # allocate (or use_type) a pool type: the heap holds it for good
     ("bad_call", 3),        # a wrong call: a clean exception and no change
     ("verify", 1),          # heap.verify() + registry.verify() + a full field comparison
+    # Function references (interned entries of the heap's function table) and extern/any.
+    ("new_func", 3),        # funcref_new of f0 or f1 <: f0 with a target from a small pool
+    ("new_vtable", 3),      # struct {mut (ref null $f1), mut (ref null $f0)}
+    ("new_func_array", 2),  # array (mut (ref null $f0)), by array_new or array_new_fixed
+    ("set_func", 4),        # store a funcref (or null); a supertype into (ref $f1) is refused
+    ("drop_func", 4),       # drop a FuncRef handle
+    ("reclaim_funcs", 2),   # reclaim_funcrefs(): exactly the entries nothing holds go
+    ("convert", 3),         # extern.convert_any / any.convert_extern, stored across kinds
+    ("init_data", 2),       # array_new_data / array_init_data on i32 arrays (bounds traps)
 )
 
 NAMES: tuple[str, ...] = tuple(name for name, _ in OPS)
