@@ -8,10 +8,11 @@ Counts follow the contract there: an allocation returns an owned ref, move_ref h
 caller's count to the field, peek_ref borrows, dec gives a count back (freeing at zero).
 """
 
-from libc.stdint cimport int64_t, uint32_t
+from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
 
 from drc.header cimport gcref_t
-from drc.heap cimport Heap, dec, field_addr, load_ref, move_ref, new_struct, peek_ref, store_ref
+from drc.heap cimport (Heap, dec, field_addr, load_funcref, load_ref, move_ref, new_struct,
+                       peek_ref, store_funcref, store_ref)
 from registry.registry cimport TypeRegistry, registry_is_subtype
 
 import time
@@ -466,4 +467,33 @@ def inline_is_subtype_seconds(TypeRegistry reg, uint32_t sub, uint32_t sup, Py_s
     seconds = time.perf_counter() - start
     if hits != n:
         raise AssertionError(f"registry_is_subtype({sub}, {sup}) answered false")
+    return seconds
+
+
+def funcref_intern(Heap h, uint32_t func_type, uintptr_t target):
+    """The interned id of (func_type, target), with one pin for the caller."""
+    return h.funcref_intern(func_type, target)
+
+
+def funcref_unpin(Heap h, uint32_t fid):
+    h.funcref_unpin(fid)
+
+
+def funcref_store_load_seconds(Heap h, uint32_t t, uint32_t fid_a, uint32_t fid_b,
+                               Py_ssize_t n):
+    """Seconds for `n` times (funcref store + funcref load) on field 0 of a struct of type t:
+    the vtable-entry path. The ids' checksum keeps the loads from being dropped."""
+    cdef uint32_t off = h.type_record(t).fields[0].offset
+    cdef gcref_t obj = new_struct(h, t)
+    cdef uint64_t total = 0
+    cdef Py_ssize_t i
+    start = time.perf_counter()
+    with nogil:
+        for i in range(n):
+            store_funcref(h, obj, off, fid_a if i & 1 else fid_b)
+            total += load_funcref(h, obj, off)
+    seconds = time.perf_counter() - start
+    dec(h, obj)
+    if total == 0:
+        raise AssertionError("no loads")
     return seconds

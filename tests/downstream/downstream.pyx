@@ -268,26 +268,6 @@ def load_func(Heap h, gcref_t obj, uint32_t t, uint32_t field):
     return load_funcref(h, obj, h.type_record(t).fields[field].offset)
 
 
-def funcref_store_load_ns(Heap h, uint32_t t, uint32_t fid_a, uint32_t fid_b, long n):
-    """ns per (funcref store + funcref load) on field 0 of a struct of type t: the C-level
-    cost of the vtable-entry path. The ids' checksum keeps the loads from being dropped."""
-    cdef uint32_t off = h.type_record(t).fields[0].offset
-    cdef gcref_t obj = new_struct(h, t)
-    cdef uint64_t sum = 0
-    cdef long i
-    cdef double t0, t1
-    with nogil:
-        t0 = now()
-        for i in range(n):
-            store_funcref(h, obj, off, fid_a if i & 1 else fid_b)
-            sum += load_funcref(h, obj, off)
-        t1 = now()
-    dec(h, obj)
-    if sum == 0:
-        raise AssertionError("no loads")
-    return (t1 - t0) * 1e9 / n
-
-
 def init_bytes(Heap h, gcref_t arr, uint32_t dst, const uint8_t[::1] data, uint32_t n):
     """array.init_data from C: the caller has checked the bounds (zeal checks them again)."""
     h.array_init_bytes(arr, dst, &data[0] if data.shape[0] else NULL, n)
