@@ -104,13 +104,15 @@ def test_summary_ratios_and_budgets():
     assert cp["objects_per_second"] == W.objects("binary-trees", 6) / 2.0
     assert py["seconds_median"] == 0.75 and py["bytes_per_node"] == 32.0
     (ratio,) = harness.ratios(records, ["binary-trees"])
-    assert ratio["peer"] == "cpython" and ratio["ratio"] == pytest.approx(2.0 / 0.75)
+    assert ratio["peer"] == "cpython"
+    assert ratio["ratio_of_medians"] == pytest.approx(2.0 / 0.75)
     # Per repetition: 2.0 / 1.0 and 1.0 / 0.5 (the third cpython run has no partner).
-    assert (ratio["ratio_min"], ratio["ratio_max"], ratio["pairs"]) == (2.0, 2.0, 2)
+    assert (ratio["ratio"], ratio["ratio_min"], ratio["ratio_max"], ratio["pairs"]) == (
+        2.0, 2.0, 2.0, 2)
     budgets = {b["budget"]: b for b in harness.budgets(records)}
     py_budget = budgets["binary-trees: Python API / CPython __slots__, objects/s"]
     # Measured at depth 6: a value, and no verdict, since the budget is set at d = 16.
-    assert py_budget["measured"] == pytest.approx(2.0 / 0.75)
+    assert py_budget["measured"] == 2.0
     assert py_budget["met"] is None and "d = 16" in py_budget["note"]
     assert budgets["binary-trees: heap bytes per {ref, ref} struct"]["met"] is True
     c_level = budgets["binary-trees: C level / V8, objects/s"]
@@ -255,6 +257,21 @@ def test_cli_json_schema_and_plot(tmp_path, capsys):
     assert "| note |" not in md  # nothing failed
 
 
+def test_cli_reports_a_saved_run_without_running_it(tmp_path, capsys):
+    saved = tmp_path / "bench.json"
+    records, ratio_list = _pair((1.0, 1.0, 1.0), (2.5, 2.2, 2.1))
+    saved.write_text(json.dumps({"machine": {"quick": False}, "records": records,
+                                 "ratios": [], "budgets": []}))
+    md = tmp_path / "bench.md"
+    assert cli_main(["bench", "--from-json", str(saved), "--markdown", str(md)]) == 0
+    text = md.read_text()
+    assert "| list-churn: C level / V8, objects/s | >= 2x | 2.20x (2.10-2.50) | met |" in text
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["bench", "--from-json", str(tmp_path / "bad.json")])
+    assert exc.value.code == 2
+
+
 def test_cli_quick_markdown_says_it_is_indicative(tmp_path):
     md = tmp_path / "bench.md"
     argv = ["bench", "--quick", "--only", "cpython", "--repeat", "1", "--workload", "registry",
@@ -285,3 +302,21 @@ def test_wasmgc_driver_is_skipped_with_a_reason_when_missing(tmp_path, monkeypat
     assert "examples/wasmgc" in skipped["wasmgc"]
     assert harness.LABELS["wasmgc"] == "drc, Wasm interpreter (wasmgc)"
     assert "wasmgc" in harness.DRIVER_ORDER and "wasmgc" in harness.DRC_DRIVERS
+
+
+def test_progress_notes_on_a_terminal_are_plain_status_lines(monkeypatch):
+    rich_console = pytest.importorskip("rich.console")
+    import io
+
+    from drc.bench import _Progress
+
+    out = io.StringIO()
+    progress = _Progress()
+    progress.console = rich_console.Console(file=out, force_terminal=True, width=100,
+                                            log_time=True, log_path=True)
+    progress.live = True
+    progress.note("preparing CPython __slots__")
+    text = out.getvalue()
+    # No log decorations: no clock, no source file and line.
+    assert "preparing CPython __slots__" in text
+    assert ".py:" not in text and ":" not in text.replace("\x1b[", "")

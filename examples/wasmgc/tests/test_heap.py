@@ -121,3 +121,17 @@ def test_cli_reports_and_exits_nonzero_on_failure(tmp_path):
     assert p.returncode == 1
     assert f"{bad}: 0 passed, 1 failed, 0 skipped" in p.stdout
     assert p.stdout.splitlines()[-1] == "1 passed, 1 failed, 0 skipped"
+
+
+def test_cli_run_invokes_an_export(tmp_path):
+    import wasmtime
+    wasm = tmp_path / "fac.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(
+        '(module (func $fac (export "fac") (param i64) (result i64)'
+        ' (if (result i64) (i64.eqz (local.get 0)) (then (i64.const 1))'
+        ' (else (i64.mul (local.get 0) (call $fac (i64.sub (local.get 0) (i64.const 1))))))))'))
+    p = subprocess.run([sys.executable, "-m", "wasmgc", "run", str(wasm), "--invoke", "fac",
+                        "20"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "2432902008176640000"
+

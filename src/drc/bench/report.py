@@ -211,7 +211,7 @@ def plot(path: Path, records: list[dict[str, Any]]) -> None:
         import matplotlib.pyplot as plt  # type: ignore[import-not-found, import-untyped, unused-ignore]
         from matplotlib.lines import Line2D  # type: ignore[import-not-found, import-untyped, unused-ignore]
     except ImportError as exc:
-        raise RuntimeError("--plot needs matplotlib (pip install 'drc[bench]')") from exc
+        raise RuntimeError("--plot needs matplotlib (pip install 'drc-heap[bench]')") from exc
     ok = [r for r in records if r["status"] == "ok"]
     drivers = list(dict.fromkeys(r["driver"] for r in records))
     colors = {d: f"C{i}" for i, d in enumerate(drivers)}
@@ -253,7 +253,9 @@ def _below(ax: Any, ncol: int) -> None:
 
 def _throughput(ax: Any, ok: list[dict[str, Any]], drivers: list[str],
                 colors: dict[str, str]) -> None:
-    keys = list(dict.fromkeys((r["workload"], r["size"]) for r in ok if r["objects_per_second"]))
+    # guest-churn compares drc's two growth rules with each other: it has no peer to show here.
+    keys = list(dict.fromkeys((r["workload"], r["size"]) for r in ok
+                              if r["objects_per_second"] and r["workload"] != "guest-churn"))
     several = {w for w, _ in keys if sum(1 for ww, _ in keys if ww == w) > 1}
     drawn: set[str] = set()
     for i, (workload, size) in enumerate(keys):
@@ -279,21 +281,23 @@ def _throughput(ax: Any, ok: list[dict[str, Any]], drivers: list[str],
 
 
 def _peak_memory(ax: Any, cyclic: list[dict[str, Any]], colors: dict[str, str]) -> None:
-    """Peak RSS of every driver on cycle-churn, and drc's peak heap capacity."""
+    """Peak RSS of every driver on cycle-churn, and drc's peak heap capacity beside it."""
     names = [LABELS[r["driver"]] for r in cyclic]
-    y = range(len(cyclic))
     rss = [r["peak_rss_bytes"] / 2**20 for r in cyclic]
-    ax.barh(y, rss, 0.6, color=[colors[r["driver"]] for r in cyclic], label="peak RSS")
     heap = [(k, r["peak_heap_bytes"] / 2**20) for k, r in enumerate(cyclic)
             if r.get("peak_heap_bytes")]
+    shift = 0.2 if heap else 0.0
+    bars = ax.barh([k - shift for k in range(len(cyclic))], rss, 0.38 if heap else 0.6,
+                   color=[colors[r["driver"]] for r in cyclic], label="peak RSS")
+    ax.bar_label(bars, fmt="%.0f", padding=3, fontsize="small")
     if heap:
-        ax.barh([k for k, _ in heap], [v for _, v in heap], 0.25, color="white",
-                edgecolor="black", hatch="//", label="drc heap capacity at its peak")
-    for k, value in enumerate(rss):
-        ax.annotate(f"{value:.0f}", (value, k), xytext=(3, 0), textcoords="offset points",
-                    va="center", fontsize="small")
-    ax.set_yticks(list(y), names, fontsize="small")
+        extra = ax.barh([k + shift for k, _ in heap], [v for _, v in heap], 0.38,
+                        color="white", edgecolor="black", hatch="//",
+                        label="drc heap capacity at its peak")
+        ax.bar_label(extra, fmt="%.0f", padding=3, fontsize="small")
+    ax.set_yticks(range(len(cyclic)), names, fontsize="small")
     ax.invert_yaxis()
+    ax.margins(x=0.12)
     ax.set_xlabel("MiB")
     size = cyclic[0]["size"]
     ax.set_title(f"cycle-churn (lists of {size:,}): peak memory; garbage cycles are "

@@ -17,16 +17,16 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("-v", "--verbose", action="store_true", help="list every skip")
     r = sub.add_parser("run", help="invoke an export of a .wasm binary")
     r.add_argument("file")
-    r.add_argument("--invoke", required=True, metavar="NAME")
-    r.add_argument("args", nargs="*", help="arguments: integers or floats, by the "
-                                           "function's parameter types")
+    r.add_argument("--invoke", required=True, nargs="+", metavar=("NAME", "ARGS"),
+                   help="the export to call, then its arguments (integers or floats, by "
+                        "the function's parameter types)")
     a = p.parse_args(argv)
     if a.command == "wast":
         from wasmgc.wast import run_files
         return run_files(a.files, zeal_collect_every=a.zeal_collect_every,
                          verbose=a.verbose)
     from wasmgc.wast import run_binary
-    return run_binary(a.file, a.invoke, a.args)
+    return run_binary(a.file, a.invoke[0], a.invoke[1:])
 
 
 if __name__ == "__main__":
