@@ -332,6 +332,15 @@ cdef object gather_roots(Heap h, object stack_roots, object frames, str what):
         return roots
     if h.provider is not None:
         produced = h.provider()
+        if (produced is None or isinstance(produced, (str, bytes))
+                or not hasattr(produced, "__iter__")):
+            # A provider that forgot to `return` must not read as "no roots": the sweep
+            # would free everything the guest still holds.
+            raise TypeError(
+                f"{what}: the root provider {h.provider!r} returned "
+                f"{type(produced).__name__} {produced!r:.80}; it must return an iterable of "
+                + ("(pc, slots) frames (it was set with frames=True)"
+                   if h.provider_gives_frames else "raw u32 stack roots"))
         if h.provider_gives_frames:
             return raw_roots_arg(frames_to_roots(h, produced, what), what)
         return raw_roots_arg(produced, what)
@@ -385,6 +394,9 @@ cdef class CollectionReport:
     cdef readonly unsigned long long bytes_freed
     cdef readonly double seconds
 
+    def __cinit__(self, *args, **kwargs):
+        check_private(args, "CollectionReport objects are made by Heap.collect and Heap.gc")
+
     def __init__(self, *args, **kwargs):
         raise TypeError("CollectionReport objects are made by Heap.collect and Heap.gc")
 
@@ -410,6 +422,9 @@ cdef class Collection:
     cdef double started
     cdef uint64_t objects_before
     cdef uint64_t bytes_before
+
+    def __cinit__(self, *args, **kwargs):
+        check_private(args, "Collection objects are made by Heap.gc()")
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Collection objects are made by Heap.gc()")
@@ -482,7 +497,7 @@ cdef class Collection:
 cdef CollectionReport make_report(Heap h, bint skipped, str reason, Py_ssize_t nroots,
                                   Py_ssize_t oasr_before, uint64_t objects_before,
                                   uint64_t bytes_before, double started):
-    cdef CollectionReport rep = CollectionReport.__new__(CollectionReport)
+    cdef CollectionReport rep = CollectionReport.__new__(CollectionReport, _PRIVATE)
     rep.skipped = skipped
     rep.reason = reason
     rep.roots = nroots
@@ -509,7 +524,7 @@ cdef Collection start_collection(Heap h, object stack_roots, object frames, str 
         roots = gather_roots(h, stack_roots, frames, what)
     finally:
         h.collecting = False
-    c = Collection.__new__(Collection)
+    c = Collection.__new__(Collection, _PRIVATE)
     c.heap = h
     c.started = started
     c.objects_before = h.objects_freed
@@ -546,11 +561,12 @@ cdef class NoGcScope:
     """``with heap.no_gc():`` no collection may run inside (scopes nest)."""
     cdef Heap heap
 
-    def __cinit__(self, Heap heap):
-        self.heap = heap
+    def __cinit__(self, *args, **kwargs):
+        check_private(args, "NoGcScope objects are made by Heap.no_gc()")
+        self.heap = <Heap?>args[1]
 
-    def __init__(self, heap):
-        pass
+    def __init__(self, *args, **kwargs):
+        raise TypeError("NoGcScope objects are made by Heap.no_gc()")
 
     def __enter__(self):
         self.heap.no_gc_enter()
@@ -566,11 +582,12 @@ cdef class GuestScope:
     """``with heap.guest():`` guest frames are active inside (the stack canary is set)."""
     cdef Heap heap
 
-    def __cinit__(self, Heap heap):
-        self.heap = heap
+    def __cinit__(self, *args, **kwargs):
+        check_private(args, "GuestScope objects are made by Heap.guest()")
+        self.heap = <Heap?>args[1]
 
-    def __init__(self, heap):
-        pass
+    def __init__(self, *args, **kwargs):
+        raise TypeError("GuestScope objects are made by Heap.guest()")
 
     def __enter__(self):
         self.heap.guest_enter()

@@ -239,7 +239,7 @@ cdef object funcref_out(Heap h, uint32_t fid):
         raise HeapCorruptionError(f"a funcref field holds an invalid id: "
                                   f"{fn_invalid_reason(h, fid)}")
     h.fn[fid & FUNCREF_INDEX_MASK].pins += 1
-    f = FuncRef.__new__(FuncRef)
+    f = FuncRef.__new__(FuncRef, _PRIVATE)
     f.heap = h
     f.raw = fid
     return f
@@ -269,6 +269,10 @@ cdef class FuncRef:
     """A function reference: an entry of a heap's function table (an engine func type index
     and the embedder's target). Made by ``Heap.funcref_new`` or read from a funcref field;
     the handle keeps its entry alive. Equal handles name the same entry."""
+
+    def __cinit__(self, *args, **kwargs):
+        # Made by __new__ alone, a FuncRef would have no heap for its methods to read.
+        check_private(args, "FuncRef handles are created by Heap methods, not directly")
 
     def __init__(self, *args, **kwargs):
         raise TypeError("FuncRef handles are created by Heap methods, not directly")

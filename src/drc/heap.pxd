@@ -84,12 +84,12 @@ cdef class Heap:
     cdef char* base                     # start of the reservation; never moves; NULL once closed
     cdef size_t reserved                # bytes reserved (max_size rounded up to a page)
     cdef size_t capacity                # usable bytes [0, capacity), readable and writable
-    cdef readonly size_t max_size       # hard limit on capacity (<= 4 GiB - 16)
+    cdef size_t max_size                # hard limit on capacity (<= 4 GiB - 16)
     cdef Py_ssize_t exports             # live buffer exports (memoryviews) of the memory
     cdef FreeList fl                    # free granules, object starts, bump region
 
     # ---- types: a registration held for every type with objects here ----
-    cdef readonly TypeRegistry registry
+    cdef TypeRegistry registry
     cdef const TypeInfo** types         # cache indexed by engine type index; NULL: not yet used
     cdef size_t ntypes                  # entries in `types`
     # `roots` parallels `types`: the RegisteredType keeping each type registered, owned by

@@ -55,6 +55,17 @@ cdef uint32_t MAX_TYPE_INDEX = HEAP_ABSTRACT_BASE
 # A free slot in the host-data table (payloads may legitimately be None).
 cdef object _FREE_ID = object()
 
+# Passed by drc to the constructors of the types Python must not make (collections, reports,
+# scopes): Python code cannot reach it, so `Collection.__new__(Collection)` raises instead of
+# building an object with no heap behind it.
+cdef object _PRIVATE = object()
+
+
+cdef int check_private(tuple args, str message) except -1:
+    if len(args) == 0 or args[0] is not _PRIVATE:
+        raise TypeError(message)
+    return 0
+
 _FL_RULES = {
     FL_BAD_BUMP: "bump region misordered or out of bounds",
     FL_BUMP_MARKED_FREE: "bump-region granule also marked free",
@@ -533,9 +544,10 @@ cdef class Heap:
             self.ext_counts = NULL
 
     def close(self):
-        """Unmap the memory and release every payload and type registration. Handles that
-        are still alive become inert. Raises BufferError while a memoryview of the heap
-        exists (closing then would leave it pointing at unmapped memory)."""
+        """Unmap the memory and release every payload and type registration (idempotent).
+        Handles that are still alive become inert, and every other method and property of
+        the heap raises ValueError from now on. Raises BufferError while a memoryview of the
+        heap exists (closing then would leave it pointing at unmapped memory)."""
         if self.exports:
             raise BufferError(f"cannot close the heap: {self.exports} memoryview(s) of its "
                               "memory are still alive")
@@ -558,7 +570,20 @@ cdef class Heap:
     def closed(self):
         return self.base == NULL
 
+    @property
+    def max_size(self):
+        """The hard limit on the usable length, in bytes."""
+        self.check_open()
+        return self.max_size
+
+    @property
+    def registry(self):
+        """The TypeRegistry whose types this heap's objects have."""
+        self.check_open()
+        return self.registry
+
     def __enter__(self):
+        self.check_open()
         return self
 
     def __exit__(self, *exc):
@@ -1729,7 +1754,7 @@ cdef class Heap:
             fid = self.funcref_intern_object(<uint32_t>t, target)
         except (TypeError, UnknownTypeError) as e:
             raise type(e)(f"funcref_new: {e}") from None
-        f = FuncRef.__new__(FuncRef)
+        f = FuncRef.__new__(FuncRef, _PRIVATE)
         f.heap = self
         f.raw = fid
         return f
@@ -1940,13 +1965,17 @@ cdef class Heap:
     @property
     def collection_due(self):
         """The OASR list reached max(2 x its length after the last collection, 1024)."""
+        self.check_open()
         return bool(self.gc_due)
 
     def set_root_provider(self, provider, *, frames=False):
         """Let the heap collect by itself (when an allocation finds no room, or a collection
         is due): `provider()` returns the current raw stack roots, or with ``frames=True``
         the guest frames as ``(pc, slots)`` pairs read through ``heap.stack_maps``.
-        ``None`` removes it."""
+        ``None`` removes it. The provider must return such an iterable: anything else
+        (``None`` from a forgotten ``return``, say) makes the collection or allocation that
+        asked raise TypeError, changing nothing."""
+        self.check_open()
         if provider is not None and not callable(provider):
             raise TypeError(f"set_root_provider: expected a callable or None, got "
                             f"{type(provider).__name__}")
@@ -1956,15 +1985,18 @@ cdef class Heap:
 
     @property
     def root_provider(self):
+        self.check_open()
         return self.provider
 
     @property
     def stack_maps(self):
         """The StackMapRegistry used to read guest frames, or None."""
+        self.check_open()
         return self.stack_maps_registry
 
     @stack_maps.setter
     def stack_maps(self, value):
+        self.check_open()
         if value is not None and not isinstance(value, StackMapRegistry):
             raise TypeError(f"stack_maps must be a StackMapRegistry or None, got "
                             f"{type(value).__name__}")
@@ -1973,38 +2005,45 @@ cdef class Heap:
     def no_gc(self):
         """A context manager during which no collection may run (scopes nest)."""
         self.check_open()
-        return NoGcScope.__new__(NoGcScope, self)
+        return NoGcScope.__new__(NoGcScope, _PRIVATE, self)
 
     def enter_guest(self):
         """Guest frames are now active (sets the stack canary; calls nest)."""
+        self.check_open()
         self.guest_enter()
 
     def exit_guest(self):
         """The innermost guest activation returned. RuntimeError if none is active."""
+        self.check_open()
         self.guest_exit()
 
     def guest(self):
         """A context manager around a call into guest code (``enter_guest``/``exit_guest``)."""
-        return GuestScope.__new__(GuestScope, self)
+        self.check_open()
+        return GuestScope.__new__(GuestScope, _PRIVATE, self)
 
     @property
     def guest_depth(self):
+        self.check_open()
         return self.guest_frames
 
     @property
     def growth_policy(self):
         """"adaptive" (the default) or "wasmtime": how an allocation that finds no room
         chooses between collecting and growing (see drc/policy.pxd)."""
+        self.check_open()
         return _POLICY_NAMES[self.policy.policy]
 
     @growth_policy.setter
     def growth_policy(self, value):
+        self.check_open()
         self.policy.policy = policy_code(value)
         self.oasr_trigger = oasr_trigger(&self.policy, self.oasr_len_after_last_gc)
 
     def set_zeal_collect_every(self, n):
         """Zeal builds: force a collection every `n` allocations (0 turns it off), like
         Wasmtime's gc_zeal allocation counter. Needs a root provider to collect."""
+        self.check_open()
         if not GC_ZEAL:
             raise RuntimeError("forced collections need the gc_zeal build")
         if not isinstance(n, int) or isinstance(n, bool) or n < 0 or n > 0xFFFFFFFF:
@@ -2018,6 +2057,7 @@ cdef class Heap:
         heap was created), ``event`` ("grow", "collect" or "skip"), ``capacity``,
         ``used_bytes`` and ``oasr_len``. The most recent 4096 at least are kept."""
         cdef size_t i
+        self.check_open()
         out = []
         for i in range(self.events_n):
             ev = &self.events[i]
@@ -2289,6 +2329,7 @@ cdef class Heap:
 
     def _zeal_counters(self):
         """Allocation and free totals for leak checks in tests (all builds)."""
+        self.check_open()
         return (self.objects_allocated + self.objects_reused,
                 self.objects_freed + self.objects_reused)
 

@@ -396,7 +396,7 @@ cdef class TypeRegistry:
                 for e in held:
                     self._decref(e)
                 raise
-            coll = TypeCollection.__new__(TypeCollection)
+            coll = TypeCollection.__new__(TypeCollection, _INTERNAL)
             coll._registry = self
             coll._entries = held
             coll._indices = tuple(mod2eng)
@@ -468,7 +468,7 @@ cdef class TypeRegistry:
         finally:
             self._exit()
 
-    def is_subtype(self, long long sub, long long sup):
+    def is_subtype(self, sub, sup):
         """Declared subtyping between registered engine types, reflexive and transitive.
 
         O(1) through the supertype displays. Raises ``UnknownTypeError`` if either index is
@@ -478,6 +478,10 @@ cdef class TypeRegistry:
         # nothing here releases the GIL.
         cdef const TypeInfo* a = NULL
         cdef const TypeInfo* b = NULL
+        for x in (sub, sup):
+            # Typed as C integers these would take 0.5 as 0.
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise TypeError(f"a type index must be an int, not {type(x).__name__}")
         if 0 <= sub < MAX_TYPES:
             a = self.type_info(<uint32_t>sub)
         if 0 <= sup < MAX_TYPES:
@@ -629,7 +633,7 @@ cdef class TypeRegistry:
 
 
 cdef object _handle(TypeRegistry reg, _Entry e, object index):
-    h = RegisteredType.__new__(RegisteredType)
+    h = RegisteredType.__new__(RegisteredType, _INTERNAL)
     (<RegisteredType>h)._registry = reg
     (<RegisteredType>h)._entry = e
     (<RegisteredType>h)._index = index
@@ -658,6 +662,9 @@ cdef class TypeCollection:
     cdef TypeRegistry _registry
     cdef list _entries
     cdef tuple _indices
+
+    def __cinit__(self, *args, **kwargs):
+        _check_internal(args, "TypeCollection is created by TypeRegistry.register_module")
 
     def __init__(self, *args, **kwargs):
         raise TypeError("TypeCollection is created by TypeRegistry.register_module")
@@ -720,6 +727,10 @@ cdef class RegisteredType:
     cdef object _index
     cdef object _type
 
+    def __cinit__(self, *args, **kwargs):
+        _check_internal(args, "RegisteredType is created by TypeRegistry.register_type or "
+                              ".root")
+
     def __init__(self, *args, **kwargs):
         raise TypeError("RegisteredType is created by TypeRegistry.register_type or .root")
 
@@ -752,7 +763,7 @@ cdef class RegisteredType:
 
     def __repr__(self):
         state = ", closed" if self._entry is None else ""
-        return f"<RegisteredType {self._index}: {self._type!r}{state}>"
+        return f"<RegisteredType ${self._index}: {self._type}{state}>"
 
     def __dealloc__(self):
         if self._entry is not None and self._registry is not None:

@@ -4,12 +4,18 @@
 # so the registry reads their fields as C struct members. Hashes are computed once and
 # cached: hash consing hashes whole groups.
 
+#
+# Python code may call `Cls.__new__(Cls, ...)` without `__init__`, so every value is checked in
+# `__cinit__`: a half-made value (a FieldType with no storage) would reach the layout code.
+# The module's own makers pass `_INTERNAL`, which Python code cannot reach, and fill the fields
+# themselves. `__init__` then only refuses a second call (values are immutable).
 cdef object _INTERNAL = object()
 
 
-def _no_new(cls):
-    raise TypeError(f"{cls.__name__} values are the module constants; it cannot be "
-                    "instantiated")
+cdef int _check_internal(tuple args, str message) except -1:
+    if len(args) == 0 or args[0] is not _INTERNAL:
+        raise TypeError(message)
+    return 0
 
 
 @cython.final
@@ -21,8 +27,13 @@ cdef class StorageType:
     cdef readonly int size
     cdef readonly bint packed
 
+    def __cinit__(self, *args, **kwargs):
+        _check_internal(args, "StorageType values are the module constants; it cannot be "
+                              "instantiated")
+
     def __init__(self, *args, **kwargs):
-        _no_new(StorageType)
+        raise TypeError("StorageType values are the module constants; it cannot be "
+                        "instantiated")
 
     def __repr__(self):
         return self.name
@@ -43,8 +54,13 @@ cdef class AbstractHeapType:
     cdef readonly AbstractHeapType top
     cdef readonly AbstractHeapType bottom
 
+    def __cinit__(self, *args, **kwargs):
+        _check_internal(args, "AbstractHeapType values are the module constants; it cannot be "
+                              "instantiated")
+
     def __init__(self, *args, **kwargs):
-        _no_new(AbstractHeapType)
+        raise TypeError("AbstractHeapType values are the module constants; it cannot be "
+                        "instantiated")
 
     def __repr__(self):
         return self.name
@@ -61,7 +77,7 @@ cdef class AbstractHeapType:
 
 
 cdef StorageType _storage(str name, int code, int size):
-    cdef StorageType s = StorageType.__new__(StorageType)
+    cdef StorageType s = StorageType.__new__(StorageType, _INTERNAL)
     s.name = name
     s.code = code
     s.size = size
@@ -82,7 +98,7 @@ cdef dict _ABSTRACT = {}
 
 
 cdef AbstractHeapType _abstract(str name, uint32_t code):
-    cdef AbstractHeapType h = AbstractHeapType.__new__(AbstractHeapType)
+    cdef AbstractHeapType h = AbstractHeapType.__new__(AbstractHeapType, _INTERNAL)
     h.name = name
     h.code = code
     _ABSTRACT[code] = h
@@ -165,15 +181,22 @@ cdef class RefType:
     """
     cdef readonly object heap
     cdef readonly bint nullable
+    cdef bint _inited
     cdef Py_hash_t _hash
 
-    def __init__(self, heap, nullable=True):
-        if self.heap is not None:
-            raise TypeError("RefType values are immutable")
+    def __cinit__(self, heap, nullable=True):
+        if heap is _INTERNAL:
+            self._inited = True
+            return
         if type(heap) is not AbstractHeapType:
             heap = _check_index_value(heap, "heap")
         self.nullable = _check_bool(nullable, "nullable")
         self.heap = heap
+
+    def __init__(self, heap, nullable=True):
+        if self._inited:
+            raise TypeError("RefType values are immutable")
+        self._inited = True
 
     def __hash__(self):
         if self._hash == 0:
@@ -200,7 +223,7 @@ cdef class RefType:
 
 
 cdef inline RefType _mk_ref(object heap, bint nullable):
-    cdef RefType r = RefType.__new__(RefType)
+    cdef RefType r = RefType.__new__(RefType, _INTERNAL)
     r.heap = heap
     r.nullable = nullable
     return r
@@ -218,13 +241,20 @@ cdef class FieldType:
     """``FieldType(storage, mutable=False)``: a struct field or an array element."""
     cdef readonly object storage
     cdef readonly bint mutable
+    cdef bint _inited
     cdef Py_hash_t _hash
 
-    def __init__(self, storage, mutable=False):
-        if self.storage is not None:
-            raise TypeError("FieldType values are immutable")
+    def __cinit__(self, storage, mutable=False):
+        if storage is _INTERNAL:
+            self._inited = True
+            return
         self.mutable = _check_bool(mutable, "mutable")
         self.storage = _check_storage(storage, "a field's storage")
+
+    def __init__(self, storage, mutable=False):
+        if self._inited:
+            raise TypeError("FieldType values are immutable")
+        self._inited = True
 
     def __hash__(self):
         if self._hash == 0:
@@ -252,7 +282,7 @@ cdef class FieldType:
 
 
 cdef inline FieldType _mk_field(object storage, bint mutable):
-    cdef FieldType f = FieldType.__new__(FieldType)
+    cdef FieldType f = FieldType.__new__(FieldType, _INTERNAL)
     f.storage = storage
     f.mutable = mutable
     return f
@@ -290,12 +320,19 @@ cdef tuple _valtypes(object items, str what):
 cdef class StructType:
     """``StructType(fields)``: a struct of ``FieldType`` values, in declaration order."""
     cdef readonly tuple fields
+    cdef bint _inited
     cdef Py_hash_t _hash
 
-    def __init__(self, fields=()):
-        if self.fields is not None:
-            raise TypeError("StructType values are immutable")
+    def __cinit__(self, fields=()):
+        if fields is _INTERNAL:
+            self._inited = True
+            return
         self.fields = _tuple_of(fields, FieldType, "fields")
+
+    def __init__(self, fields=()):
+        if self._inited:
+            raise TypeError("StructType values are immutable")
+        self._inited = True
 
     def __hash__(self):
         if self._hash == 0:
@@ -322,15 +359,22 @@ cdef class StructType:
 cdef class ArrayType:
     """``ArrayType(element)``: an array whose elements are the ``FieldType`` ``element``."""
     cdef readonly FieldType element
+    cdef bint _inited
     cdef Py_hash_t _hash
 
-    def __init__(self, element):
-        if self.element is not None:
-            raise TypeError("ArrayType values are immutable")
+    def __cinit__(self, element):
+        if element is _INTERNAL:
+            self._inited = True
+            return
         if type(element) is not FieldType:
             raise TypeError(f"an array element must be a FieldType, "
                             f"not {type(element).__name__}")
         self.element = element
+
+    def __init__(self, element):
+        if self._inited:
+            raise TypeError("ArrayType values are immutable")
+        self._inited = True
 
     def __hash__(self):
         if self._hash == 0:
@@ -358,13 +402,20 @@ cdef class FuncType:
     """``FuncType(params, results)``: a function type over value types."""
     cdef readonly tuple params
     cdef readonly tuple results
+    cdef bint _inited
     cdef Py_hash_t _hash
 
-    def __init__(self, params=(), results=()):
-        if self.params is not None:
-            raise TypeError("FuncType values are immutable")
+    def __cinit__(self, params=(), results=()):
+        if params is _INTERNAL:
+            self._inited = True
+            return
         self.results = _valtypes(results, "results")
         self.params = _valtypes(params, "params")
+
+    def __init__(self, params=(), results=()):
+        if self._inited:
+            raise TypeError("FuncType values are immutable")
+        self._inited = True
 
     def __hash__(self):
         if self._hash == 0:
@@ -391,19 +442,19 @@ cdef class FuncType:
 
 
 cdef inline StructType _mk_struct(tuple fields):
-    cdef StructType s = StructType.__new__(StructType)
+    cdef StructType s = StructType.__new__(StructType, _INTERNAL)
     s.fields = fields
     return s
 
 
 cdef inline ArrayType _mk_array(FieldType element):
-    cdef ArrayType a = ArrayType.__new__(ArrayType)
+    cdef ArrayType a = ArrayType.__new__(ArrayType, _INTERNAL)
     a.element = element
     return a
 
 
 cdef inline FuncType _mk_func(tuple params, tuple results):
-    cdef FuncType f = FuncType.__new__(FuncType)
+    cdef FuncType f = FuncType.__new__(FuncType, _INTERNAL)
     f.params = params
     f.results = results
     return f
@@ -427,11 +478,13 @@ cdef class SubType:
     cdef readonly object composite
     cdef readonly bint final
     cdef readonly object supertype
+    cdef bint _inited
     cdef Py_hash_t _hash
 
-    def __init__(self, composite, final=True, supertype=None):
-        if self.composite is not None:
-            raise TypeError("SubType values are immutable")
+    def __cinit__(self, composite, final=True, supertype=None):
+        if composite is _INTERNAL:
+            self._inited = True
+            return
         if (type(composite) is not StructType and type(composite) is not ArrayType
                 and type(composite) is not FuncType):
             raise TypeError("a SubType's composite must be a StructType, ArrayType or "
@@ -441,6 +494,11 @@ cdef class SubType:
             supertype = _check_index_value(supertype, "supertype")
         self.supertype = supertype
         self.composite = composite
+
+    def __init__(self, composite, final=True, supertype=None):
+        if self._inited:
+            raise TypeError("SubType values are immutable")
+        self._inited = True
 
     def __hash__(self):
         if self._hash == 0:
@@ -475,7 +533,7 @@ cdef class SubType:
 
 
 cdef inline SubType _mk_sub(object composite, bint final, object supertype):
-    cdef SubType s = SubType.__new__(SubType)
+    cdef SubType s = SubType.__new__(SubType, _INTERNAL)
     s.composite = composite
     s.final = final
     s.supertype = supertype
@@ -486,12 +544,19 @@ cdef inline SubType _mk_sub(object composite, bint final, object supertype):
 cdef class RecGroup:
     """``RecGroup(types)``: a recursion group of ``SubType`` values (may be empty)."""
     cdef readonly tuple types
+    cdef bint _inited
     cdef Py_hash_t _hash
 
-    def __init__(self, types=()):
-        if self.types is not None:
-            raise TypeError("RecGroup values are immutable")
+    def __cinit__(self, types=()):
+        if types is _INTERNAL:
+            self._inited = True
+            return
         self.types = _tuple_of(types, SubType, "a RecGroup's types")
+
+    def __init__(self, types=()):
+        if self._inited:
+            raise TypeError("RecGroup values are immutable")
+        self._inited = True
 
     def __hash__(self):
         if self._hash == 0:
@@ -524,7 +589,7 @@ cdef class RecGroup:
 
 
 cdef inline RecGroup _mk_group(tuple types):
-    cdef RecGroup g = RecGroup.__new__(RecGroup)
+    cdef RecGroup g = RecGroup.__new__(RecGroup, _INTERNAL)
     g.types = types
     return g
 

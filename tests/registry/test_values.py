@@ -212,3 +212,12 @@ def test_str_is_the_text_format(value, text):
     # Error messages show types this way; repr stays the Python constructor.
     assert str(value) == text
     assert repr(value) != text
+
+
+def test_registered_type_repr_shows_the_type_in_the_text_format():
+    reg = registry.TypeRegistry()
+    rt = reg.register_type(SubType(StructType([FieldType(I32), FieldType(RefType(EQ), True)])))
+    assert repr(rt) == (f"<RegisteredType ${rt.index}: "
+                        "(struct (field i32) (field (mut (ref null eq))))>")
+    rt.close()
+    assert repr(rt).endswith(", closed>")

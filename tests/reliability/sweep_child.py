@@ -176,6 +176,11 @@ for i, (code, exc) in enumerate([
     ("no_gc_collect()", NoGcScopeError),
     ("double_gc()", DrcError),
     ("heap.set_root_provider(5)", TypeError),
+    ("with_provider(lambda: None, heap.collect)", TypeError),
+    ("with_provider(lambda: None, heap.gc)", TypeError),
+    ("with_provider(lambda: 5, heap.collect)", TypeError),
+    ("with_provider(lambda: None, lambda: heap.struct_new(node, [None, None, 1, 2]), "
+     "zeal_every=1)", (TypeError, RuntimeError)),
     ("heap.set_zeal_collect_every(-1)", (ValueError, RuntimeError)),
     ("heap.set_zeal_collect_every(1 << 33)", (ValueError, RuntimeError)),
     ("heap.set_zeal_collect_every('1')", (ValueError, RuntimeError)),
@@ -189,6 +194,11 @@ for i, (code, exc) in enumerate([
     ("drc_mod.GcRef()", TypeError),
     ("drc_mod.Collection()", TypeError),
     ("drc_mod.CollectionReport()", TypeError),
+    ("drc_mod.heap.NoGcScope(None).__enter__()", TypeError),
+    ("drc_mod.heap.GuestScope(None).__exit__()", TypeError),
+    ("drc_mod.heap.NoGcScope(heap)", TypeError),
+    ("repr(drc_mod.FuncRef.__new__(drc_mod.FuncRef))", TypeError),
+    ("drc_mod.Collection.__new__(drc_mod.Collection).collect_increment()", TypeError),
 ]):
     case(f"refs-{i}", code, exc)
 
@@ -279,6 +289,9 @@ for i, code in enumerate([
     "closed.verify()", "closed.collect()", "closed.gc()", "closed.from_raw(16)",
     "closed.expose(n)", "closed.struct_get(closed_ref, 0)", "closed.ref_count(closed_ref)",
     "closed.no_gc()", "closed.maybe_collect()", "memoryview(closed)", "closed.use_type(node)",
+    "closed.history()", "closed.enter_guest()", "closed.guest()",
+    "closed.set_root_provider(lambda: [])", "setattr(closed, 'growth_policy', 'wasmtime')",
+    "setattr(closed, 'stack_maps', None)", "closed.collection_due", "closed.guest_depth",
     "closed.funcref_new(functype, 'f')", "closed.reclaim_funcrefs()", "closed_fr.type_index",
     "closed_fr.target", "closed.array_new_data(iarr, b'', 0, 0)",
     "closed.array_init_data(closed_ref, 0, b'', 0, 0)", "closed.extern_convert_any(None)",
@@ -323,6 +336,8 @@ for i, (code, exc) in enumerate([
     ("reg.registration_count(12345)", UT),
     ("reg.is_subtype(node, 12345)", UT),
     ("reg.is_subtype('a', node)", TypeError),
+    ("reg.is_subtype(node, 0.5)", TypeError),
+    ("reg.is_subtype(True, node)", TypeError),
     ("reg.ref_matches(5, R.RefType(R.ANY))", TypeError),
     ("reg.ref_matches(R.RefType(12345), R.RefType(R.ANY))", UT),
     ("reg.trampoline_type(node)", (TypeError, ValueError)),
@@ -344,6 +359,10 @@ for i, (code, exc) in enumerate([
     ("R.RecGroup([5])", TypeError),
     ("R.TypeCollection()", TypeError),
     ("R.RegisteredType()", TypeError),
+    ("reg.register_type(R.SubType.__new__(R.SubType))", TypeError),
+    ("reg.register_type(R.SubType(R.StructType([R.FieldType.__new__(R.FieldType)])))",
+     TypeError),
+    ("R.FieldType(R.StorageType.__new__(R.StorageType))", TypeError),
 ]):
     case(f"registry-{i}", code, exc)
 
@@ -417,7 +436,19 @@ def make_world() -> dict:
         finally:
             c.cancel()
 
+    def with_provider(provider, call, zeal_every=0):
+        heap.set_root_provider(provider)
+        try:
+            if zeal_every:
+                heap.set_zeal_collect_every(zeal_every)   # RuntimeError in release builds
+            return call()
+        finally:
+            if zeal_every and drc_mod.ZEAL:
+                heap.set_zeal_collect_every(0)
+            heap.set_root_provider(None)
+
     w["no_gc_collect"] = no_gc_collect
+    w["with_provider"] = with_provider
     w["double_gc"] = double_gc
     return w
 

@@ -586,16 +586,17 @@ def judge(low: float, high: float, need: float, *, quick: bool, at_budget_size: 
 
 def _missing(records: list[dict[str, Any]], workload: str, *drivers: str) -> str:
     """Why a budget's drivers have no measurement for `workload`."""
-    why = []
+    why: dict[str, list[str]] = {}
     for d in drivers:
         r = find(records, workload, d)
         if r is None:
-            why.append(f"{LABELS[d]} was not in this run")
+            why.setdefault("not in this run", []).append(LABELS[d])
         elif r["status"] == "skipped":
-            why.append(f"{LABELS[d]} skipped (see Skipped)")
+            why.setdefault("skipped (see Skipped)", []).append(LABELS[d])
         elif r["status"] == "failed":
-            why.append(f"{LABELS[d]} failed")
-    return "not measured: " + "; ".join(why)
+            why.setdefault("failed", []).append(LABELS[d])
+    return "not measured: " + "; ".join(f"{' and '.join(names)} {reason}"
+                                        for reason, names in why.items())
 
 
 def budgets(records: list[dict[str, Any]], ratio_list: list[dict[str, Any]] | None = None,
