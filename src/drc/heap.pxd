@@ -54,6 +54,12 @@ cdef enum:
 # typically interns each function once per instance and keeps that pin for the instance's
 # life); an id read from a field with load_funcref is borrowed from the field.
 
+# ==== extern and any ========================================================================
+# anyref and externref share the gcref_t representation, as in Wasmtime: at C level
+# extern.convert_any and any.convert_extern are the identity (no call, no count change). An
+# externref-typed slot may therefore hold a struct, an array or an i31, and an anyref-typed
+# slot a host externref (KIND_EXTERN); only eq-and-below slots exclude host externrefs.
+
 cdef enum:
     FUNCREF_INDEX_BITS = 24
     FUNCREF_INDEX_MASK = 0x00FFFFFF
@@ -208,6 +214,9 @@ cdef class Heap:
     # kept alive), eagerly; dec_ref_deferred is the zeal build's dec(): dec_ref's checks, then
     # the pending path.
     cdef int free_pending(self) except -1 nogil
+    # reuse_pending (below) compiled once in heap.so, so that new_struct stays small enough
+    # to inline into its callers.
+    cdef int reuse_block(self, gcref_t r, size_t g) except -1 nogil
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
     cdef int zeal_check_free_list(self) except -1 nogil
@@ -434,7 +443,7 @@ cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
             if g < PENDING_CLASSES:
                 r = h.pending[g]
             if r != 0:
-                reuse_pending(h, r, g)
+                h.reuse_block(r, g)
             else:
                 p = fl_bump(&h.fl, g)
                 if p == 0:

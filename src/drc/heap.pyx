@@ -825,6 +825,9 @@ cdef class Heap:
             self.check_object(r, 0)
         return slot_dec(self, r)
 
+    cdef int reuse_block(self, gcref_t r, size_t g) except -1 nogil:
+        return reuse_pending(self, r, g)
+
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil:
         cdef ObjectHeader* hdr
         if not ref_is_object(r):
