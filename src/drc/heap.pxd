@@ -54,6 +54,12 @@ cdef enum:
 # typically interns each function once per instance and keeps that pin for the instance's
 # life); an id read from a field with load_funcref is borrowed from the field.
 
+# ==== extern and any ========================================================================
+# anyref and externref share the gcref_t representation, as in Wasmtime: at C level
+# extern.convert_any and any.convert_extern are the identity (no call, no count change). An
+# externref-typed slot may therefore hold a struct, an array or an i31, and an anyref-typed
+# slot a host externref (KIND_EXTERN); only eq-and-below slots exclude host externrefs.
+
 cdef enum:
     FUNCREF_INDEX_BITS = 24
     FUNCREF_INDEX_MASK = 0x00FFFFFF

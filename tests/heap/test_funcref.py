@@ -467,3 +467,61 @@ def test_array_data_bad_input(heap, types):
         heap.array_init_data(heap.struct_new(st, (1,)), 0, bytes(4), 0, 1)
     with pytest.raises(InvalidRefError):
         heap.array_init_data(None, 0, bytes(4), 0, 1)
+
+
+# ==== Golden table: which value fits which field type =======================================
+
+# Columns: null, i31, struct $st, array, host externref, funcref $f0, funcref $f1 (<: $f0).
+# Rows: a mutable field of that ref type. "+" stores and reads back, "-" raises TypeError.
+GOLDEN = """
+(ref null any)      + + + + + - -
+(ref any)           - + + + + - -
+(ref null eq)       + + + + - - -
+(ref null i31)      + + - - - - -
+(ref null struct)   + - + - - - -
+(ref null array)    + - - + - - -
+(ref null $st)      + - + - - - -
+(ref null none)     + - - - - - -
+(ref null extern)   + + + + + - -
+(ref extern)        - + + + + - -
+(ref null noextern) + - - - - - -
+(ref null func)     + - - - - + +
+(ref func)          - - - - - + +
+(ref null nofunc)   + - - - - - -
+(ref null $f0)      + - - - - + +
+(ref $f1)           - - - - - - +
+"""
+
+
+def test_golden_value_fits_field(heap, ftypes, types):
+    f0, f1, _ = ftypes
+    st = types.struct(R.I32)
+    at = types.array(R.I8)
+    heaps = {"any": R.ANY, "eq": R.EQ, "i31": R.I31, "struct": R.STRUCT, "array": R.ARRAY,
+             "none": R.NONE, "extern": R.EXTERN, "noextern": R.NOEXTERN, "func": R.FUNC,
+             "nofunc": R.NOFUNC, "$st": st, "$f0": f0, "$f1": f1}
+    values = [None, I31(9), heap.struct_new(st, (1,)), heap.array_new(at, 1),
+              heap.externref_new("host"), heap.funcref_new(f0, target_a),
+              heap.funcref_new(f1, target_b)]
+    checked = 0
+    for line in GOLDEN.strip().splitlines():
+        text, _, marks = line.partition(")")
+        words = text.strip("(").split()
+        nullable = words[1] == "null"
+        rt = R.RefType(heaps[words[-1]], nullable)
+        t = types.struct(R.FieldType(rt, True))
+        for v, mark in zip(values, marks.split(), strict=True):
+            fits = mark == "+"
+            assert heap.ref_test(v, rt) == fits, (line, v)
+            # A first value the field accepts: null, or an i31 / an f1 funcref.
+            first = None if nullable else values[1] if words[-1] in ("any", "extern") else (
+                values[6])
+            holder = heap.struct_new(t, (first,))
+            if fits:
+                heap.struct_set(holder, 0, v)
+                assert heap.struct_get(holder, 0) == v, (line, v)
+            else:
+                with pytest.raises(TypeError):
+                    heap.struct_set(holder, 0, v)
+            checked += 1
+    assert checked == 16 * 7

@@ -1061,7 +1061,8 @@ class Executor:
             ("from_raw(-1)", lambda: heap.from_raw(-1), OverflowError),
             ("collect with a root past the heap",
              lambda: heap.collect(stack_roots=[c * 16 + 16 + (1 << 24)]), InvalidRefError),
-            ("collect with a str of roots", lambda: heap.collect(stack_roots="abc"), TypeError),
+            ("collect with a str of roots", lambda: heap.collect(stack_roots="abc"),  # type: ignore[arg-type]
+             TypeError),
             (f"array_get past the end of a {kind}",
              with_handle(lambda: heap.array_get(h, 0xFFFFFFFF)), on_array),
             (f"struct_get of field 99 of a {kind}",
@@ -1072,7 +1073,7 @@ class Executor:
              with_handle(lambda: heap.array_copy(h, 0, h, 0, 0xFFFFFFFF)), on_array),
             ("externref_data of a non-externref",
              with_handle(lambda: heap.externref_data(other), other), InvalidRefError),
-            ("ref_test against a str", with_handle(lambda: heap.ref_test(h, "anyref")),
+            ("ref_test against a str", with_handle(lambda: heap.ref_test(h, "anyref")),  # type: ignore[arg-type]
              TypeError),
             ("registry get of an unregistered index", lambda: self.reg.get(1 << 30),
              R.UnknownTypeError),
