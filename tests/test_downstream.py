@@ -168,6 +168,14 @@ print("ok")
     assert out == "ok"
 
 
+def test_downstream_cycle_pass_keeps_what_c_holds(downstream):
+    out = _run(downstream, _HEAP_SETUP + """
+print(d.c_count_keeps_a_cycle(h, node), h.stats()["cycle_passes"])
+h.verify()
+""")
+    assert out == "[2, 2, 0] 2"
+
+
 def test_get_include_holds_everything_a_downstream_build_needs():
     import registry
 

@@ -6,12 +6,15 @@
 # The Heap methods that front these functions (collect, gc, no_gc, ...) live in heap.pyx; the
 # C-level entry points are declared in heap.pxd.
 #
-# A collection has two increments:
+# A collection has two increments, and a third with `cycles`:
 #   Trace: validate every precise root (a live object in the OASR list), then set its mark bit.
 #   Sweep: walk the OASR list; marked entries stay (mark cleared), the rest are unlinked and
 #          lose the list's count, which frees whatever only they kept alive.
-# Between the two the embedder may run guest code: anything exposed meanwhile is marked as it
-# is exposed (heap.expose_raw), so the sweep cannot drop a ref the guest has just been handed.
+#   Cycles: the cycle pass (cycles.pxi) frees garbage cycles, by trial deletion over the heap.
+# Between trace and sweep the embedder may run guest code: anything exposed meanwhile is marked
+# as it is exposed (heap.expose_raw), so the sweep cannot drop a ref the guest has just been
+# handed. Between sweep and cycles nothing needs marking: the pass asks no root source, it
+# keeps everything held from outside the heap, the OASR list included.
 
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
@@ -22,14 +25,17 @@ _log = logging.getLogger("drc")
 cdef enum CollectionPhase:
     PHASE_TRACE = 0
     PHASE_SWEEP = 1
-    PHASE_DONE = 2
+    PHASE_CYCLES = 2
+    PHASE_DONE = 3
 
 cdef enum HistoryKind:
     EVENT_GROW = 1
     EVENT_COLLECT = 2
     EVENT_SKIP = 3
+    EVENT_CYCLES = 4
 
-_EVENT_NAMES = {EVENT_GROW: "grow", EVENT_COLLECT: "collect", EVENT_SKIP: "skip"}
+_EVENT_NAMES = {EVENT_GROW: "grow", EVENT_COLLECT: "collect", EVENT_SKIP: "skip",
+                EVENT_CYCLES: "cycles"}
 _POLICY_NAMES = {POLICY_ADAPTIVE: "adaptive", POLICY_WASMTIME: "wasmtime"}
 
 
@@ -273,8 +279,9 @@ cdef int finish_collection(Heap h, double started) except -1 nogil:
     return 0
 
 
-cdef int collect_roots(Heap h, const uint32_t* roots, size_t n) except -1 nogil:
-    """A whole collection against precise raw roots (the C-level entry point)."""
+cdef int collect_roots(Heap h, const uint32_t* roots, size_t n, bint cycles) except -1 nogil:
+    """A whole collection against precise raw roots (the C-level entry point), then, with
+    `cycles`, the cycle pass."""
     cdef double started = monotonic_now()
     cdef bint finished = False
     begin_collection(h)
@@ -292,6 +299,8 @@ cdef int collect_roots(Heap h, const uint32_t* roots, size_t n) except -1 nogil:
             clear_marks(h)
             h.collecting = False
     finish_collection(h, started)
+    if cycles:
+        cycle_pass(h, True)
     return 0
 
 
@@ -384,7 +393,9 @@ cdef class _RootBuffer:
 @cython.auto_pickle(False)
 cdef class CollectionReport:
     """What one collection did. ``skipped`` is True when guest frames were active and no root
-    source could report their roots, so nothing was swept (``reason`` says why)."""
+    source could report their roots, so nothing was swept (``reason`` says why).
+    ``objects_freed`` counts everything freed, ``cycles_freed`` the part the cycle pass
+    freed (garbage cycles and what only they kept alive)."""
     cdef readonly bint skipped
     cdef readonly str reason
     cdef readonly Py_ssize_t roots
@@ -392,6 +403,7 @@ cdef class CollectionReport:
     cdef readonly Py_ssize_t oasr_after
     cdef readonly unsigned long long objects_freed
     cdef readonly unsigned long long bytes_freed
+    cdef readonly unsigned long long cycles_freed
     cdef readonly double seconds
 
     def __cinit__(self, *args, **kwargs):
@@ -405,23 +417,27 @@ cdef class CollectionReport:
             return f"<CollectionReport skipped: {self.reason}>"
         return (f"<CollectionReport roots={self.roots} oasr {self.oasr_before}->"
                 f"{self.oasr_after} freed {self.objects_freed} objects / {self.bytes_freed} "
-                f"bytes in {self.seconds * 1e3:.3f} ms>")
+                f"bytes ({self.cycles_freed} by the cycle pass) in "
+                f"{self.seconds * 1e3:.3f} ms>")
 
 
 @cython.final
 @cython.auto_pickle(False)
 cdef class Collection:
     """An incremental collection: call ``collect_increment()`` until it returns
-    ``"complete"``. The first increment traces (marks the precise roots), the second sweeps.
-    Between them guest code may run; whatever it is handed meanwhile survives the sweep.
-    ``cancel()`` (also done when the object is dropped unfinished) undoes the trace."""
+    ``"complete"``. The first increment traces (marks the precise roots), the second sweeps,
+    and with ``cycles`` a third runs the cycle pass. Guest code may run between them;
+    whatever it is handed meanwhile survives. ``cancel()`` (also done when the object is
+    dropped unfinished) undoes the trace; after the sweep it only skips the cycle pass."""
     cdef Heap heap
     cdef _RootBuffer roots
     cdef int phase_code
+    cdef bint cycles
     cdef readonly CollectionReport report
     cdef double started
     cdef uint64_t objects_before
     cdef uint64_t bytes_before
+    cdef uint64_t cycles_before
 
     def __cinit__(self, *args, **kwargs):
         check_private(args, "Collection objects are made by Heap.gc()")
@@ -431,18 +447,29 @@ cdef class Collection:
 
     @property
     def phase(self):
-        """'trace', 'sweep' or 'done'."""
-        return ("trace", "sweep", "done")[self.phase_code]
+        """The next increment: 'trace', 'sweep', 'cycles', or 'done'."""
+        return ("trace", "sweep", "cycles", "done")[self.phase_code]
 
     def collect_increment(self):
-        """Run the next phase. Returns ``"continue"`` after the trace and ``"complete"``
-        after the sweep (and on every later call)."""
+        """Run the next phase. Returns ``"continue"`` while one is left (after the trace,
+        and after the sweep of a collection with ``cycles``), then ``"complete"`` (and on
+        every later call)."""
         cdef Heap h = self.heap
         if self.phase_code == PHASE_DONE:
             return "complete"
         h.check_open()
         if h.no_gc_depth:
             raise NoGcScopeError(f"cannot collect inside a no-GC scope (depth {h.no_gc_depth})")
+        if self.phase_code == PHASE_CYCLES:
+            try:
+                cycle_pass(h, True)
+            except BaseException:
+                self.abandon()
+                raise
+            self.phase_code = PHASE_DONE
+            h.collecting = False
+            self.report = self.make_report()
+            return "complete"
         if self.phase_code == PHASE_TRACE:
             zeal_phase_check(h, b"before trace")
             try:
@@ -462,11 +489,20 @@ cdef class Collection:
         except BaseException:
             self.abandon()
             raise
-        self.phase_code = PHASE_DONE
         finish_collection(h, self.started)
-        self.report = make_report(h, False, "", self.roots.n, self.report.oasr_before,
-                                  self.objects_before, self.bytes_before, self.started)
+        self.report = self.make_report()
+        if self.cycles:
+            # Still this collection's: no other may start before its last increment.
+            h.collecting = True
+            self.phase_code = PHASE_CYCLES
+            return "continue"
+        self.phase_code = PHASE_DONE
         return "complete"
+
+    cdef CollectionReport make_report(self):
+        return make_report(self.heap, False, "", self.roots.n, self.report.oasr_before,
+                           self.objects_before, self.bytes_before, self.cycles_before,
+                           self.started)
 
     def run(self):
         """Run the remaining increments; returns the report."""
@@ -475,7 +511,8 @@ cdef class Collection:
         return self.report
 
     def cancel(self):
-        """Abandon an unfinished collection: clear the marks it set. Nothing was freed."""
+        """Abandon an unfinished collection: clear the marks it set. Before the sweep
+        nothing was freed; after it, only the cycle pass is skipped."""
         if self.phase_code != PHASE_DONE:
             self.abandon()
 
@@ -496,7 +533,8 @@ cdef class Collection:
 
 cdef CollectionReport make_report(Heap h, bint skipped, str reason, Py_ssize_t nroots,
                                   Py_ssize_t oasr_before, uint64_t objects_before,
-                                  uint64_t bytes_before, double started):
+                                  uint64_t bytes_before, uint64_t cycles_before,
+                                  double started):
     cdef CollectionReport rep = CollectionReport.__new__(CollectionReport, _PRIVATE)
     rep.skipped = skipped
     rep.reason = reason
@@ -505,13 +543,15 @@ cdef CollectionReport make_report(Heap h, bint skipped, str reason, Py_ssize_t n
     rep.oasr_after = h.oasr_len
     rep.objects_freed = h.objects_freed - objects_before
     rep.bytes_freed = h.bytes_freed - bytes_before
+    rep.cycles_freed = h.objects_freed_by_cycles - cycles_before
     rep.seconds = monotonic_now() - started
     return rep
 
 
-cdef Collection start_collection(Heap h, object stack_roots, object frames, str what):
+cdef Collection start_collection(Heap h, object stack_roots, object frames, str what,
+                                 bint cycles):
     """A Collection ready to trace; or, on the canary path, one that is already done with a
-    report saying the sweep was skipped."""
+    report saying the sweep (and the cycle pass) was skipped."""
     cdef Collection c
     cdef _RootBuffer buf
     cdef double started = monotonic_now()
@@ -529,6 +569,8 @@ cdef Collection start_collection(Heap h, object stack_roots, object frames, str 
     c.started = started
     c.objects_before = h.objects_freed
     c.bytes_before = h.bytes_freed
+    c.cycles_before = h.objects_freed_by_cycles
+    c.cycles = cycles
     if roots is None:
         reason = ("guest frames are active (stack canary set) but no root source can report "
                   "their roots: pass stack_roots or frames, or set a root provider")
@@ -537,20 +579,21 @@ cdef Collection start_collection(Heap h, object stack_roots, object frames, str 
         record_event(h, EVENT_SKIP)
         c.phase_code = PHASE_DONE
         c.report = make_report(h, True, reason, 0, h.oasr_len, h.objects_freed,
-                               h.bytes_freed, started)
+                               h.bytes_freed, h.objects_freed_by_cycles, started)
         return c
     buf = _RootBuffer.__new__(_RootBuffer)
     buf.fill(roots)
     c.roots = buf
     c.phase_code = PHASE_TRACE
     c.report = make_report(h, False, "", buf.n, h.oasr_len, h.objects_freed, h.bytes_freed,
-                           started)
+                           h.objects_freed_by_cycles, started)
     h.collecting = True
     return c
 
 
-cdef CollectionReport collect_now(Heap h, object stack_roots, object frames, str what):
-    return start_collection(h, stack_roots, frames, what).run()
+cdef CollectionReport collect_now(Heap h, object stack_roots, object frames, str what,
+                                  bint cycles):
+    return start_collection(h, stack_roots, frames, what, cycles).run()
 
 
 # ==== Scopes =================================================================================
@@ -646,28 +689,47 @@ cdef bint can_auto_collect(Heap h) noexcept nogil:
             and not h.in_cascade and not h.sweeping)
 
 
-cdef int auto_collect(Heap h) except -1 nogil:
+cdef int auto_collect(Heap h, bint cycles) except -1 nogil:
     with gil:
-        collect_now(h, None, None, "automatic collection")
+        collect_now(h, None, None, "automatic collection", cycles)
+    return 0
+
+
+cdef int auto_cycles(Heap h, bint collected) except -1 nogil:
+    """The automatic cycle pass: alone right after a collection (the OASR list is exactly
+    the precise set then), or as the last increment of a fresh full collection."""
+    if collected:
+        cycle_pass(h, False)
+    else:
+        auto_collect(h, True)
     return 0
 
 
 cdef size_t alloc_after_failure(Heap h, size_t granules) except 0 nogil:
     """The free list has no block of `granules`: collect or grow, by the growth policy, and
-    return the block. Raises OutOfHeapError (heap unchanged) when neither makes room."""
+    return the block. Before growing, the cycle pass runs when policy.pxd's cycle_pass_due
+    says the collections freed little. Raises OutOfHeapError (heap unchanged) when nothing
+    makes room."""
     cdef size_t need = granules << GRANULE_SHIFT
     cdef size_t p
-    cdef bint collected = False
+    cdef bint collected = False, cycled = False
     if can_auto_collect(h) and should_collect_first(&h.policy, need, h.capacity,
                                                     monotonic_now()):
-        auto_collect(h)
+        auto_collect(h, False)
         collected = True
         p = fl_alloc_slow(&h.fl, granules)
         if p:
             return p
-    if h.grow_for(need) == 0 and not collected and can_auto_collect(h):
-        # Growing is impossible: a collection is the last resort.
-        auto_collect(h)
+    if can_auto_collect(h) and cycle_pass_due(&h.policy, need, h.capacity,
+                                              h.bytes_allocated - h.bytes_freed):
+        auto_cycles(h, collected)
+        collected = cycled = True
+        p = fl_alloc_slow(&h.fl, granules)
+        if p:
+            return p
+    if h.grow_for(need) == 0 and not cycled and can_auto_collect(h):
+        # Growing is impossible: a full collection is the last resort.
+        auto_cycles(h, collected)
         collected = True
     p = fl_bump(&h.fl, granules)
     if p == 0:
@@ -686,5 +748,5 @@ cdef int maybe_collect_due(Heap h) except -1 nogil:
     """The OASR trigger fired (len >= max(2 * len after the last collection, 1024)): collect
     now if a root source is registered."""
     if h.gc_due and can_auto_collect(h):
-        auto_collect(h)
+        auto_collect(h, False)
     return 0

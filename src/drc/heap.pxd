@@ -81,7 +81,7 @@ cdef struct HistoryEvent:
     uint64_t capacity                   # usable bytes after the event
     uint64_t used_bytes                 # bytes in live (or not yet swept) objects
     uint32_t oasr_len                   # OASR list length after the event
-    uint8_t kind                        # 1 grow, 2 collect, 3 skipped collection
+    uint8_t kind                        # 1 grow, 2 collect, 3 skipped collection, 4 cycles
 
 
 @cython.final
@@ -174,7 +174,14 @@ cdef class Heap:
     cdef uint64_t zeal_countdown        # allocations left before the next forced one
     cdef uint64_t collections_skipped   # canary path: guest frames active, roots unknown
     cdef uint64_t objects_freed_by_sweeps
-    cdef double gc_seconds              # total time spent in collections
+    cdef double gc_seconds              # total time spent in collections (cycle passes too)
+
+    # ---- cycle collection (cycles.pxi): trial deletion over a heap walk ----
+    cdef uint64_t cycle_passes
+    cdef uint64_t objects_freed_by_cycles
+    cdef uint64_t bytes_freed_by_cycles
+    cdef double cycle_seconds           # total time spent in cycle passes
+    cdef uint32_t zeal_skip_subtract    # zeal test hook: the pass ignores slots pointing here
     cdef double created_at              # monotonic time of creation (history timestamps)
     cdef HistoryEvent* events           # growth and collection history, for plots
     cdef size_t events_n
@@ -295,9 +302,11 @@ cdef class Heap:
 
     # Collection (collector.pxi). collect_raw runs a whole collection with `n` precise raw
     # roots (each must be null, an i31, or an object in the OASR list: InvalidRefError
-    # otherwise, and nothing changes). NoGcScopeError inside a no-GC scope. A safepoint runs
-    # a collection that is due (OASR trigger, zeal's forced mode) if a root provider is set.
-    cdef int collect_raw(self, const uint32_t* roots, size_t n) except -1 nogil
+    # otherwise, and nothing changes), then, with `cycles` (the default), the cycle pass
+    # (cycles.pxi) frees garbage cycles. NoGcScopeError inside a no-GC scope. A safepoint
+    # runs a collection that is due (OASR trigger, zeal's forced mode) if a root provider is
+    # set.
+    cdef int collect_raw(self, const uint32_t* roots, size_t n, bint cycles=*) except -1 nogil
     cdef int safepoint(self) except -1 nogil
     cdef void no_gc_enter(self) noexcept nogil
     cdef int no_gc_exit(self) except -1 nogil
@@ -305,6 +314,7 @@ cdef class Heap:
     cdef int guest_exit(self) except -1 nogil
 
     # Integrity walks (verify()).
+    cdef int verify_integrity(self, bint host_table) except -1
     cdef set verify_pending(self)
     cdef int verify_slot(self, gcref_t obj, uint32_t offset, uint32_t* expected) except -1
     cdef int verify_oasr(self, size_t nin, uint32_t* expected) except -1

@@ -28,7 +28,7 @@ from registry.typeinfo cimport (TypeInfo, FieldInfo, STORAGE_I8, STORAGE_I16, ST
 from registry.registry cimport TypeRegistry
 from drc.policy cimport (PolicyState, POLICY_ADAPTIVE, POLICY_WASMTIME, DEFAULT_MIN_GC_HEAP,
                          OASR_GC_THRESHOLD, should_collect_first, grown_capacity,
-                         oasr_trigger, learn_from_collection)
+                         oasr_trigger, learn_from_collection, cycle_pass_due)
 
 from drc.errors import (DrcError, HeapCorruptionError, InvalidRefError, NoGcScopeError,
                         OutOfHeapError)
@@ -37,6 +37,7 @@ from registry.errors import UnknownTypeError
 
 include "freelist.pxi"
 include "collector.pxi"
+include "cycles.pxi"
 include "funcref.pxi"
 
 cdef enum:
@@ -146,6 +147,13 @@ cdef int64_t c_int(object v, str what, str name) except? -2:
         return v
     except OverflowError:
         return -1 if v < 0 else 0x7FFFFFFFFFFFFFFF
+
+
+cdef bint flag_arg(object v, str what, str name) except -1:
+    """A flag argument: True or False, nothing else (None included)."""
+    if v is True or v is False:
+        return v
+    raise TypeError(f"{what}: {name} must be True or False, got {type(v).__name__} {v!r}")
 
 
 cdef str kind_name(uint32_t kind):
@@ -1904,6 +1912,10 @@ cdef class Heap:
             "collections_skipped": self.collections_skipped,
             "objects_freed_by_sweeps": self.objects_freed_by_sweeps,
             "bytes_freed_by_sweeps": self.bytes_freed_by_sweeps,
+            "cycle_passes": self.cycle_passes,
+            "objects_freed_by_cycles": self.objects_freed_by_cycles,
+            "bytes_freed_by_cycles": self.bytes_freed_by_cycles,
+            "cycle_seconds": self.cycle_seconds,
             "oasr_len_after_last_gc": self.oasr_len_after_last_gc,
             "oasr_trigger": self.oasr_trigger,
             "oasr_trigger_floor": oasr_trigger(&self.policy, 0),
@@ -1937,7 +1949,7 @@ cdef class Heap:
 
     # ==== Collection (collector.pxi) =================================================
 
-    def collect(self, stack_roots=None, *, frames=None):
+    def collect(self, stack_roots=None, *, frames=None, cycles=True):
         """Run a whole collection and return its CollectionReport.
 
         The precise roots (raw u32 refs the guest's frames hold) come from `stack_roots`,
@@ -1947,22 +1959,29 @@ cdef class Heap:
         frames active (``enter_guest``) the roots cannot be known, so nothing is swept and
         the report says it was skipped.
 
+        With ``cycles`` (the default) the sweep is followed by the cycle pass, which frees
+        every object that nothing outside the heap reaches: garbage cycles and what only they
+        kept alive (``report.cycles_freed``).
+
         Raises InvalidRefError (changing nothing) for a root that is not an exposed object,
         NoGcScopeError inside ``no_gc()``, DrcError while another collection is under way.
-        Costs O(OASR length + roots), plus the frees it causes."""
-        return collect_now(self, stack_roots, frames, "collect")
+        Costs O(OASR length + roots), plus the frees it causes; the cycle pass adds a walk
+        of every live object and its ref slots."""
+        return collect_now(self, stack_roots, frames, "collect",
+                           flag_arg(cycles, "collect", "cycles"))
 
-    def gc(self, stack_roots=None, *, frames=None):
-        """Start an incremental collection (roots as for ``collect``); drive it with its
-        ``collect_increment()`` until that returns ``"complete"``."""
-        return start_collection(self, stack_roots, frames, "gc")
+    def gc(self, stack_roots=None, *, frames=None, cycles=True):
+        """Start an incremental collection (roots and ``cycles`` as for ``collect``); drive
+        it with its ``collect_increment()`` until that returns ``"complete"``. The cycle pass
+        is an increment of its own, after the sweep."""
+        return start_collection(self, stack_roots, frames, "gc", flag_arg(cycles, "gc", "cycles"))
 
     def maybe_collect(self):
         """Collect if the OASR-length trigger made a collection due and a root provider is
         set; returns the report, or None when nothing ran."""
         self.check_open()
         if self.gc_due and can_auto_collect(self):
-            return collect_now(self, None, None, "maybe_collect")
+            return collect_now(self, None, None, "maybe_collect", False)
         return None
 
     @property
@@ -2055,9 +2074,19 @@ cdef class Heap:
         self.zeal_collect_every = n
         self.zeal_countdown = n
 
+    def _zeal_skip_cycle_subtraction(self, ref):
+        """Zeal builds, tests only: break the cycle pass on purpose. It forgets to subtract
+        the heap slots that point at `ref` (None: the pass is whole again), so zeal's check
+        of what is held from outside the heap must catch it."""
+        self.check_open()
+        if not GC_ZEAL:
+            raise RuntimeError("the broken-pass hook needs the gc_zeal build")
+        self.zeal_skip_subtract = 0 if ref is None else self.object_arg(
+            ref, 0, "_zeal_skip_cycle_subtraction")
+
     def history(self):
         """Growth and collection events, oldest first, as dicts with ``seconds`` (since the
-        heap was created), ``event`` ("grow", "collect" or "skip"), ``capacity``,
+        heap was created), ``event`` ("grow", "collect", "skip" or "cycles"), ``capacity``,
         ``used_bytes`` and ``oasr_len``. The most recent 4096 at least are kept."""
         cdef size_t i
         self.check_open()
@@ -2069,8 +2098,9 @@ cdef class Heap:
                         "oasr_len": ev.oasr_len})
         return out
 
-    cdef int collect_raw(self, const uint32_t* roots, size_t n) except -1 nogil:
-        return collect_roots(self, roots, n)
+    cdef int collect_raw(self, const uint32_t* roots, size_t n,
+                         bint cycles=True) except -1 nogil:
+        return collect_roots(self, roots, n, cycles)
 
     cdef int safepoint(self) except -1 nogil:
         if GC_ZEAL and self.zeal_collect_every:
@@ -2078,7 +2108,8 @@ cdef class Heap:
             if self.zeal_countdown == 0:
                 self.zeal_countdown = self.zeal_collect_every
                 if can_auto_collect(self):
-                    auto_collect(self)
+                    # A forced collection is a full one: the cycle pass gets fuzzed too.
+                    auto_collect(self, True)
                 return 0
         return maybe_collect_due(self)
 
@@ -2115,6 +2146,12 @@ cdef class Heap:
         OASR list, host data. In zeal builds it also recomputes every object's count from
         the heap's slots, the OASR list and the handles held outside the heap, and checks
         that all free memory is still poisoned."""
+        self.verify_integrity(True)
+
+    cdef int verify_integrity(self, bint host_table) except -1:
+        """verify(); without `host_table` it skips the host-data table's length check, which
+        an externref allocation in progress (its payload id reserved, its object not yet
+        made) would fail: the cycle pass checks the heap from inside allocations."""
         cdef size_t where = 0
         cdef int rule
         cdef size_t g, e, gr, live = 0, nobj = 0, i, nin = 0
@@ -2208,7 +2245,7 @@ cdef class Heap:
                 raise HeapCorruptionError(
                     f"offset 0: {nobj} objects in the heap but the counters say "
                     f"{self.objects_allocated - self.objects_freed}")
-            if len(seen_ids) != len(self.host_data) - 1 - len(self.host_free_ids):
+            if host_table and len(seen_ids) != len(self.host_data) - 1 - len(self.host_free_ids):
                 raise HeapCorruptionError("offset 0: host-data table holds payloads of dead "
                                           "externrefs")
             self.verify_oasr(nin, expected)
@@ -2218,6 +2255,7 @@ cdef class Heap:
                 self.verify_poison()
         finally:
             c_free(expected)
+        return 0
 
     cdef set verify_pending(self):
         """The pending objects, each checked against the invariant in heap.pxd (the walk

@@ -18,6 +18,11 @@
 #    1024)) gets a floor that doubles while collections overrun that time budget and halves
 #    back while they stay well under it, between 1024 and ADAPTIVE_MAX_TRIGGER.
 # Both rules grow when collecting cannot help and collect when growing is impossible.
+#
+# Before either rule grows the heap, the cycle pass (cycles.pxi) may run first: reference
+# counting and the OASR sweep never free a garbage cycle, so a heap that keeps filling although
+# collections run may be full of cycles. `cycle_pass_due` says when to look; its third test
+# bounds the pass's cost (see the function).
 
 from libc.stdint cimport uint8_t, uint64_t
 
@@ -32,6 +37,7 @@ cdef enum:
     DEFAULT_MIN_GC_HEAP = 1 << 20      # adaptive: never collect a heap smaller than this
     ADAPTIVE_LIVE_FACTOR = 8           # adaptive: time-budget growth stops at this x live
     GC_TIME_BUDGET_PERCENT = 10        # adaptive: share of wall time collections may take
+    CYCLE_GROWTH_FACTOR = 2            # a cycle pass waits until use has doubled since the last
 
 cdef struct PolicyState:
     uint64_t min_gc_heap         # adaptive: capacity below which it always grows
@@ -39,6 +45,7 @@ cdef struct PolicyState:
     uint64_t last_live_bytes     # live bytes right after the last collection (0 before one)
     double last_gc_seconds       # how long the last collection took
     double last_gc_end           # monotonic time at which it ended (0 before one)
+    uint64_t cycle_baseline      # bytes in use right after the last cycle pass (0 before one)
     uint8_t policy               # a GrowthPolicy
 
 
@@ -72,6 +79,25 @@ cdef inline bint should_collect_first(const PolicyState* s, uint64_t need, uint6
         if capacity < live_cap:
             return False
     return True
+
+
+cdef inline bint cycle_pass_due(const PolicyState* s, uint64_t need, uint64_t capacity,
+                                uint64_t used) noexcept nogil:
+    """The heap is about to grow: look for garbage cycles first? Yes when
+      1. (adaptive) the heap is at least `min_gc_heap` (a tiny heap is not worth a walk);
+      2. the last DRC collection freed little: it left the heap at least half full, the case
+         in which Wasmtime's rule would grow rather than collect;
+      3. the bytes in use have reached CYCLE_GROWTH_FACTOR x what the last pass left.
+    A pass costs O(live objects). By 3, between two passes the program added at least as many
+    bytes as the earlier pass left in use, so the walks cost O(1) amortized per allocated
+    byte, and a program whose live set grows geometrically pays a geometric sum."""
+    if capacity == 0:
+        return False
+    if s.policy == POLICY_ADAPTIVE and capacity < s.min_gc_heap:
+        return False
+    if wasmtime_should_collect_first(need, capacity, s.last_live_bytes):
+        return False
+    return used >= CYCLE_GROWTH_FACTOR * s.cycle_baseline
 
 
 cdef inline uint64_t oasr_trigger(const PolicyState* s,

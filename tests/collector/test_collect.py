@@ -173,11 +173,23 @@ def test_incremental_collection_traces_then_sweeps(heap, types):
     assert c.phase == "sweep"
     assert kind_bits(heap, keep) & MARK_BIT
     assert live(heap) == 2                 # nothing swept yet
-    assert c.collect_increment() == "complete"
-    assert c.collect_increment() == "complete"
+    assert c.collect_increment() == "continue"
+    assert c.phase == "cycles"             # the cycle pass is an increment of its own
     assert live(heap) == 1 and c.report.objects_freed == 1
+    assert c.collect_increment() == "complete"
+    assert c.collect_increment() == "complete"
+    assert c.phase == "done" and c.report.cycles_freed == 0
     assert not kind_bits(heap, keep) & MARK_BIT
     heap.collect(stack_roots=[])
+
+
+def test_without_cycles_an_incremental_collection_ends_with_its_sweep(heap, types):
+    t = types.struct(R.I32)
+    expose_and_drop(heap, heap.struct_new(t, [2]))
+    c = heap.gc(stack_roots=[], cycles=False)
+    assert c.collect_increment() == "continue"
+    assert c.collect_increment() == "complete"
+    assert c.phase == "done" and live(heap) == 0
 
 
 def test_refs_handed_to_the_guest_between_trace_and_sweep_survive(heap, types):
@@ -189,7 +201,9 @@ def test_refs_handed_to_the_guest_between_trace_and_sweep_survive(heap, types):
     # old one (which the trace did not mark).
     fresh = expose_and_drop(heap, heap.struct_new(t, [2]))
     heap.expose(heap.from_raw(old))
-    c.collect_increment()
+    assert c.collect_increment() == "continue"
+    assert live(heap) == 2
+    c.run()
     assert live(heap) == 2
     assert heap.struct_get(heap.from_raw(fresh), 0) == 2
     heap.collect(stack_roots=[])
@@ -236,6 +250,10 @@ def test_an_increment_inside_a_no_gc_scope_is_refused(heap, types):
     with heap.no_gc(), pytest.raises(NoGcScopeError):
         c.collect_increment()
     assert c.collect_increment() == "continue"
+    assert c.collect_increment() == "continue"
+    with heap.no_gc(), pytest.raises(NoGcScopeError):
+        c.collect_increment()             # the cycle pass is refused too
+    assert c.phase == "cycles"
     assert c.collect_increment() == "complete"
 
 
@@ -648,8 +666,11 @@ def test_stats_and_history_record_collections_and_growth(heap, types):
     assert s["oasr_len_after_last_gc"] == 0
     assert s["last_live_bytes"] == 0
     assert s["gc_seconds"] >= 0
+    assert s["cycle_passes"] == 1 and s["objects_freed_by_cycles"] == 0
+    heap.collect(stack_roots=[], cycles=False)
+    assert heap.stats()["cycle_passes"] == 1
     events = heap.history()
-    assert [e["event"] for e in events] == ["grow", "collect"]
+    assert [e["event"] for e in events] == ["grow", "collect", "cycles", "collect"]
     assert events[0]["capacity"] == 64 * 1024
     assert all(e["seconds"] >= 0 for e in events)
 

@@ -1,11 +1,12 @@
 """A model guest stack holding raw refs across random exposes, drops and collections.
 
 The model is plain Python: which objects exist, which the host holds handles on, which the
-guest's frames hold (raw refs, no counts), which are in the OASR list, and what each object's
-payload is. After every step the heap must agree with it: exactly the objects reachable from
-host handles, the guest-held set at the last collection and the OASR list are alive; payloads
-are released exactly once; ``verify()`` passes (in zeal builds it also recomputes every count
-and checks the poison).
+guest's frames hold (raw refs, no counts), which are in the OASR list, what each object's
+payload is, and which cell each cell's next field points at (links may close cycles). After
+every step the heap must agree with it: counting frees what no handle, slot or OASR entry
+holds; a collection then keeps exactly the objects reachable from host handles and the OASR
+entries the guest still holds; payloads are released exactly once; ``verify()`` passes (in
+zeal builds it also recomputes every count and checks the poison).
 """
 
 from __future__ import annotations
@@ -70,9 +71,28 @@ class GuestStackMachine(RuleBasedStateMachine):
                 todo.append(self.next_of[r])
         return seen
 
-    def settle(self) -> None:
-        """Objects the model no longer reaches are freed by counting."""
-        dead = self.alive - self.reachable()
+    def settle(self, cycles: bool = False) -> None:
+        """Counting frees the cells nothing holds; with `cycles` (a collection's cycle
+        pass), every cell handles and the OASR list do not reach."""
+        if cycles:
+            dead = self.alive - self.reachable()
+        else:
+            count = dict.fromkeys(self.alive, 0)
+            for r in [h.raw for h in self.handles] + list(self.in_list):
+                count[r] += 1
+            for r in self.alive:
+                if self.next_of[r]:
+                    count[self.next_of[r]] += 1
+            dead = set()
+            work = [r for r, n in count.items() if n == 0]
+            while work:
+                r = work.pop()
+                dead.add(r)
+                nxt = self.next_of[r]
+                if nxt:
+                    count[nxt] -= 1
+                    if count[nxt] == 0:
+                        work.append(nxt)
         for r in dead:
             self.alive.discard(r)
             del self.next_of[r]
@@ -97,6 +117,16 @@ class GuestStackMachine(RuleBasedStateMachine):
         self.next_of[ref.raw] = nxt.raw if nxt is not None else 0
         with self.heap.struct_get(ref, 0) as ext:
             self.ext_of[ref.raw] = ext.raw
+
+    @precondition(lambda self: self.handles)
+    @rule(i=st.integers(0, 1000), j=st.integers(0, 1000))
+    def link(self, i, j):
+        """cell_i.next = cell_j: may close a cycle (j == i: a self-reference)."""
+        src = self.handles[i % len(self.handles)]
+        dst = self.handles[j % len(self.handles)]
+        self.heap.struct_set(src, 1, dst)
+        self.next_of[src.raw] = dst.raw
+        self.settle()
 
     @precondition(lambda self: self.handles)
     @rule(i=st.integers(0, 1000))
@@ -146,7 +176,9 @@ class GuestStackMachine(RuleBasedStateMachine):
         report = self.heap.collect(stack_roots=sorted(self.guest_held))
         assert not report.skipped
         self.in_list &= self.guest_held
-        self.settle()
+        before = len(self.alive)
+        self.settle(cycles=True)
+        assert report.objects_freed == 2 * (before - len(self.alive))
 
     @precondition(lambda self: self.collection is None)
     @rule()
@@ -158,13 +190,15 @@ class GuestStackMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.collection is not None)
     @rule()
     def finish_incremental(self):
-        assert self.collection.collect_increment() == "complete"
+        assert self.collection.collect_increment() == "continue"     # the sweep
+        assert self.collection.phase == "cycles"
+        assert self.collection.collect_increment() == "complete"     # the cycle pass
         self.collection = None
         # Kept: what was traced, plus whatever was exposed (again) after the trace, since
         # the guest took it meanwhile.
         self.in_list &= self.traced | self.exposed_since_trace
         self.exposed_since_trace = set()
-        self.settle()
+        self.settle(cycles=True)
 
     @precondition(lambda self: self.collection is None and len(self.frames) > 1)
     @rule()

@@ -339,3 +339,28 @@ def new_elem(Heap h, uint32_t t, list raws):
         dec(h, arr)
         raise
     return arr
+
+
+def c_count_keeps_a_cycle(Heap h, uint32_t node):
+    """A two-object cycle a <-> b that only a count owned from C holds: the cycle pass must
+    keep it; once C gives its count up, collect_raw without cycles leaves it and with cycles
+    frees it. Returns the live object counts after each of the three collections."""
+    cdef uint32_t left = h.type_record(node).fields[0].offset
+    cdef gcref_t a = new_struct(h, node)
+    cdef gcref_t b = new_struct(h, node)
+    out = []
+    store_ref(h, a, left, b)         # a.left = b
+    move_ref(h, b, left, a)          # b.left = a, with C's count on a
+    inc(h, a)                        # C holds a again
+    dec(h, b)                        # and lets b go: b lives through a.left
+    with nogil:
+        h.collect_raw(NULL, 0)       # cycles by default: a is held from C
+    out.append(h.stats()["live_objects"])
+    dec(h, a)                        # now only the cycle holds a and b
+    with nogil:
+        h.collect_raw(NULL, 0, False)
+    out.append(h.stats()["live_objects"])
+    with nogil:
+        h.collect_raw(NULL, 0, True)
+    out.append(h.stats()["live_objects"])
+    return out

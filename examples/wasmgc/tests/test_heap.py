@@ -153,3 +153,25 @@ def test_benchmark_workloads_agree_with_wasmtime(engine):
         want = ref.exports(store)[name](store, *args)
         assert mine.invoke(name, args) == [want], name
     engine.heap.verify()
+
+
+def test_host_function_arguments_stay_roots(load, engine):
+    from registry import ANY, RefType
+    seen = []
+
+    def keep(r):
+        # A collection while the host holds the guest's ref: it must survive, because a
+        # host call has no frame of its own to report it.
+        engine.heap.collect()
+        seen.append(engine.store.describe(r, "r"))
+        return r
+
+    imp = engine.host_function(keep, [RefType(ANY)], [RefType(ANY)])
+    inst = load("""(module (type $s (struct (field i32)))
+      (import "h" "keep" (func $keep (param anyref) (result anyref)))
+      (func (export "f") (result i32)
+        (struct.get $s 0 (ref.cast (ref $s) (call $keep (struct.new $s (i32.const 42)))))))""",
+                {("h", "keep"): imp})
+    assert inst.invoke("f", []) == [42]
+    assert seen == [("struct",)]
+    engine.heap.verify()

@@ -6,6 +6,8 @@ handles, the guest stack of raw refs, the set of objects in the over-approximate
 membership). After every operation the two must agree on which objects are alive, every count,
 the OASR length, which externref payloads were released (each exactly once), and -- at the
 configured interval -- every field value and ``verify()`` of the heap and the registry.
+Counting never frees a cycle; the model's cycle pass frees exactly what host handles and the
+OASR entries the collection kept do not reach, as the heap's cycle pass must.
 
 The registry side is modelled the same way: which pool groups are alive (held by collections,
 ``root`` handles, dependent groups or the heap), which engine indices they have, ``len`` of the
@@ -191,9 +193,11 @@ class Executor:
         self.stack: list[tuple[int, Any]] = []        # (raw, oid or ("i31", v))
         self.oasr: set[int] = set()
         self.collections = 0
+        self.cycle_passes = 0
         self.capacity = 0
         self.inc: Any = None                          # Collection under way
         self.inc_marked: set[int] | None = None       # roots + exposed while marking
+        self.inc_cycles = False                       # it ends with a cycle pass
         # Registry model.
         self.held: list[tuple[Any, tuple[str, ...]]] = []   # (collection or root, groups)
         self.heap_holds: set[str] = set()
@@ -223,11 +227,12 @@ class Executor:
             self.collections += 1
             self.oasr.clear()
             self._rc_collect()
+            self._cycle_collect()
             live = self.heap.stats()["live_objects"]
             self.heap.verify()
             self.heap.close()
-            # Cycles that nothing outside the heap reaches leak in both (plain counting).
-            self._check(live == len(self.objs),
+            # Nothing outside the heap holds anything: the cycle pass left nothing.
+            self._check(live == len(self.objs) == 0,
                         f"{live} objects live at the end, model says {len(self.objs)}")
         for h, _ in self.held:
             h.close()
@@ -321,6 +326,30 @@ class Executor:
                     if c[v] == 0:
                         work.append(v)
 
+    def _cycle_collect(self) -> None:
+        """The cycle pass: free what host handles and OASR entries do not reach."""
+        self.cycle_passes += 1
+        reached: set[int] = set()
+        todo = [oid for _, oid in self.handles] + list(self.oasr)
+        while todo:
+            oid = todo.pop()
+            if oid in reached:
+                continue
+            reached.add(oid)
+            todo.extend(v for v in self._refs(self.objs[oid])
+                        if type(v) is int and v not in reached)
+        dead = [oid for oid in self.objs if oid not in reached]
+        for oid in dead:
+            o = self.objs[oid]
+            if o.kind == "ext":
+                self.expected_released.add(o.tok)
+            for v in self._refs(o):
+                if type(v) is int and v in reached:
+                    self.inrefs[v] -= 1
+        for oid in dead:
+            del self.objs[oid]
+            self.inrefs.pop(oid, None)
+
     def _new(self, kind: str, ref, fields: list[Any], tok: int = -1) -> int:
         oid = self.next_oid
         self.next_oid += 1
@@ -364,8 +393,14 @@ class Executor:
             self._apply_collection({oid for _, oid in self.stack if type(oid) is int})
             st = self.heap.stats()
         self._rc_collect()
+        if st["cycle_passes"] > self.cycle_passes:
+            # Automatic passes run after a collection (forced ones, or before growing).
+            self.cycle_passes = st["cycle_passes"] - 1
+            self._cycle_collect()
         self._check(st["collections"] == self.collections,
                     f"{st['collections']} collections, model {self.collections}")
+        self._check(st["cycle_passes"] == self.cycle_passes,
+                    f"{st['cycle_passes']} cycle passes, model {self.cycle_passes}")
         self._check(st["live_objects"] == len(self.objs),
                     f"{st['live_objects']} live objects, model {len(self.objs)}")
         self._check(st["funcrefs_live"] == len(self.fentries),
@@ -645,6 +680,66 @@ class Executor:
         self._write(self.objs[did], ds, src[ss:ss + count])
         self._rc_collect()
 
+    # ---- cycle makers ---------------------------------------------------------------------
+
+    def _linkable(self, x: int):
+        """A handle on an object with an anyref slot (a node, or an array with elements)."""
+        cands = [p for p in self.handles if self.objs[p[1]].kind == "node"
+                 or (self.objs[p[1]].kind == "arr" and self.objs[p[1]].fields)]
+        if not cands:
+            return None, None
+        return cands[x % len(cands)]
+
+    def _link(self, h, oid: int, slot: int, vh, v: int) -> None:
+        """Store object `v` (handle `vh`) into anyref slot `slot` (modulo) of `oid`."""
+        o = self.objs[oid]
+        if o.kind == "node":
+            self.heap.struct_set(h, slot % 2, vh)
+            self._write(o, slot % 2, [v])
+        else:
+            i = slot % len(o.fields)
+            self.heap.array_set(h, i, vh)
+            self._write(o, i, [v])
+
+    def op_link_mutual(self, a, b, c):
+        x, xid = self._linkable(a)
+        y, yid = self._linkable(b)
+        if x is None:
+            return
+        self._link(x, xid, c, y, yid)
+        self._link(y, yid, c >> 4, x, xid)
+        self._rc_collect()
+
+    def op_self_ref(self, a, b, c):
+        x, xid = self._linkable(a)
+        if x is not None:
+            self._link(x, xid, b, x, xid)
+            self._rc_collect()
+
+    def op_link_ancestor(self, a, b, c):
+        top, tid = self._linkable(a)
+        if top is None:
+            return
+        # Walk down through anyref slots with reads (each a temporary handle), then store
+        # the ancestor into the last object reached that has a slot.
+        cur, cid = top, tid
+        for step in range(1 + b % 4):
+            o = self.objs[cid]
+            vals = [(i, v) for i, v in enumerate(self._refs(o)) if type(v) is int
+                    and (self.objs[v].kind == "node"
+                         or (self.objs[v].kind == "arr" and self.objs[v].fields))]
+            if not vals:
+                break
+            i, v = vals[(c >> (3 * step)) % len(vals)]
+            cur = (self.heap.array_get(cur, i) if o.kind == "arr"
+                   else self.heap.struct_get(cur, i))
+            self._check(cur is not None and cur.raw == self.objs[v].raw,
+                        f"read {cur!r} on the way down, model {v}")
+            cid = v
+        self._link(cur, cid, c >> 12, top, tid)
+        del cur
+        self._rc_collect()
+
     def op_drop(self, a, b, c):
         if self.handles:
             h, _ = self.handles.pop(a % len(self.handles))
@@ -710,9 +805,15 @@ class Executor:
                 return
             self._check(False, "collect() during an incremental collection did not raise")
         roots = self._report_subset(a)
-        rep = self.heap.collect(stack_roots=roots)
+        cycles = bool(b & 1)
+        rep = self.heap.collect(stack_roots=roots, cycles=cycles)
         self._check(not rep.skipped, "an explicit collection was skipped")
         self._apply_collection({oid for _, oid in self.stack if type(oid) is int})
+        swept = len(self.objs)
+        if cycles:
+            self._cycle_collect()
+        self._check(rep.cycles_freed == swept - len(self.objs),
+                    f"report.cycles_freed {rep.cycles_freed}, model {swept - len(self.objs)}")
 
     def op_gc_start(self, a, b, c):
         if self.inc is not None:
@@ -722,7 +823,8 @@ class Executor:
                 return
             self._check(False, "gc() during an incremental collection did not raise")
         roots = self._report_subset(a)
-        coll = self.heap.gc(stack_roots=roots)
+        self.inc_cycles = bool(b & 1)
+        coll = self.heap.gc(stack_roots=roots, cycles=self.inc_cycles)
         self._check(coll.collect_increment() == "continue", "trace did not say continue")
         self.inc = coll
         self.inc_marked = {oid for _, oid in self.stack if type(oid) is int}
@@ -730,11 +832,22 @@ class Executor:
     def op_gc_step(self, a, b, c):
         if self.inc is None:
             return
-        self._check(self.inc.collect_increment() == "complete", "sweep did not complete")
+        if self.inc.phase == "sweep":
+            want = "continue" if self.inc_cycles else "complete"
+            self._check(self.inc.collect_increment() == want, f"sweep did not say {want}")
+            marked = self.inc_marked
+            self.inc_marked = None
+            self._apply_collection(marked)
+            if self.inc_cycles:
+                self._check(self.inc.phase == "cycles", f"phase {self.inc.phase} after the "
+                                                        "sweep, expected cycles")
+                return
+        else:
+            self._check(self.inc.phase == "cycles", f"unexpected phase {self.inc.phase}")
+            self._check(self.inc.collect_increment() == "complete", "cycles did not complete")
+            self._cycle_collect()
         self._check(self.inc.collect_increment() == "complete", "a done collection restarted")
-        marked = self.inc_marked
-        self.inc = self.inc_marked = None
-        self._apply_collection(marked)
+        self.inc = None
 
     def op_gc_cancel(self, a, b, c):
         if self.inc is not None:

@@ -27,15 +27,19 @@ OPS: tuple[tuple[str, int], ...] = (
     ("get", 8),             # struct.get / array.get (a ref read makes a new handle)
     ("fill", 2),            # array.fill
     ("copy", 2),            # array.copy (overlapping copies included)
+    ("link_mutual", 6),     # two objects point at each other: a two-object cycle
+    ("self_ref", 3),        # an object points at itself
+    ("link_ancestor", 5),   # a descendant (a few reads down) points back at its ancestor
     ("drop", 22),           # close a host handle
     ("clone", 4),           # clone a host handle
     ("expose", 8),          # hand a ref to the guest: OASR list + guest stack
     ("expose_i31", 1),      # an i31 on the guest stack (never an object)
     ("pop", 7),             # the guest stops holding a stack slot
     ("guest_read", 4),      # from_raw of a guest-stack slot: a new host handle
-    ("collect", 4),         # full collection; the guest reports a subset of its stack
+    ("collect", 4),         # full collection, with or without the cycle pass; the guest
+                            # reports a subset of its stack
     ("gc_start", 2),        # incremental collection: gc() + the trace increment
-    ("gc_step", 2),         # the sweep increment of the collection under way
+    ("gc_step", 3),         # the next increment (sweep, then the cycle pass) under way
     ("gc_cancel", 1),       # cancel the collection under way
     ("big_alloc", 1),       # a large array: growth, collections for room, OutOfHeapError
     ("no_gc_collect", 1),   # a collection inside no_gc() must raise and change nothing

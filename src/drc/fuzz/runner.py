@@ -34,7 +34,8 @@ def shrink(ops: Sequence[Op], config: Config, *, seconds: float = 60.0,
            still_fails: Callable[[Sequence[Op]], bool] | None = None) -> list[Op]:
     """Delta debugging (ddmin) over the op list, then single-op removal, within `seconds`.
     Every sub-sequence is a valid program (ops resolve operands modulo the state), so the
-    result is a shortest-found failing sequence. Arguments are then simplified towards 0."""
+    result is a shortest-found failing sequence. Arguments are then simplified towards 0, and
+    the two steps repeat while either makes progress."""
     test = still_fails or (lambda cand: fails(cand, config) is not None)
     deadline = time.monotonic() + seconds
     cur = list(ops)
@@ -44,6 +45,17 @@ def shrink(ops: Sequence[Op], config: Config, *, seconds: float = 60.0,
         cut = cur[:f.step + 1]
         if test(cut):
             cur = cut
+    # Zeroing arguments can make more ops removable (operands resolve differently), so the
+    # two steps repeat until neither changes anything.
+    while True:
+        before = list(cur)
+        cur = _ddmin(cur, test, deadline)
+        cur = _zero_args(cur, test, deadline)
+        if cur == before or time.monotonic() >= deadline:
+            return cur
+
+
+def _ddmin(cur: list[Op], test: Callable[[Sequence[Op]], bool], deadline: float) -> list[Op]:
     n = 2
     while len(cur) >= 2 and time.monotonic() < deadline:
         chunk = max(1, len(cur) // n)
@@ -61,6 +73,11 @@ def shrink(ops: Sequence[Op], config: Config, *, seconds: float = 60.0,
             if chunk == 1:
                 break
             n = min(len(cur), n * 2)
+    return cur
+
+
+def _zero_args(cur: list[Op], test: Callable[[Sequence[Op]], bool],
+               deadline: float) -> list[Op]:
     # Simplify arguments: zero each one if the failure survives.
     for i in range(len(cur)):
         for j in (1, 2, 3):

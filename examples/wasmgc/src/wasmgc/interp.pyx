@@ -252,6 +252,7 @@ cdef class Store:
     cdef uint32_t max_depth
     cdef dict handles                   # C record address -> "instance"/"global"/...
     cdef list param_kinds               # func id -> its parameters' slot kinds
+    cdef list host_roots                # ref arguments of the host calls under way
 
     def __cinit__(self, TypeRegistry registry not None, Heap heap not None):
         self.registry = registry
@@ -263,6 +264,7 @@ cdef class Store:
         self.owned = []
         self.handles = {}
         self.param_kinds = []
+        self.host_roots = []
         self.stack = <uint64_t*>calloc(STACK_SLOTS, 8)
         self.frames = <Frame*>calloc(MAX_DEPTH + 1, sizeof(Frame))
         if self.stack == NULL or self.frames == NULL:
@@ -296,7 +298,7 @@ cdef class Store:
         """The precise GC roots of the active guest frames, from their stack maps."""
         cdef uint32_t d
         cdef Frame* fr
-        out = []
+        out = [r for held in self.host_roots for r in held]
         for d in range(self.depth):
             fr = &self.frames[d]
             for slot in self.maps[fr.f.id][fr.map]:
@@ -697,7 +699,14 @@ cdef class Store:
     cdef int call_host(self, Func* f, uint64_t* fp) except -1:
         fn = self.hosts[f.host][0]
         args = [fp[i] for i in range(f.nparams)]
-        out = fn(*args)
+        kinds = self.param_kinds[f.id]
+        # A host function has no frame: its ref arguments stay roots while it runs (it may
+        # allocate, or call back into the guest).
+        self.host_roots.append([a for a, k in zip(args, kinds) if k == "r"])
+        try:
+            out = fn(*args)
+        finally:
+            self.host_roots.pop()
         if f.nresults == 0:
             return 0
         if f.nresults == 1:
