@@ -619,6 +619,18 @@ cdef class TypeRegistry:
                 hits += self.c_is_subtype(sub, sup + <uint32_t>(i & 0))
         return hits
 
+    def _locked(self, fn):
+        """Test aid: call ``fn()`` holding the registry lock, where a handle's finalizer may
+        run in the middle of a registry call. Releases inside only queue their groups; the
+        return from this call drains them, as the outermost registry call does."""
+        if not callable(fn):
+            raise TypeError(f"_locked takes a callable, not {type(fn).__name__}")
+        self._enter()
+        try:
+            return fn()
+        finally:
+            self._exit()
+
 
 cdef object _handle(TypeRegistry reg, _Entry e, object index):
     h = RegisteredType.__new__(RegisteredType, _INTERNAL)
