@@ -7,9 +7,9 @@ printed as the median ns per operation with the min-max spread, plus the ratio t
 
 - Python level: ``struct_set`` / ``struct_get`` of a funcref field (``FuncRef``), of an anyref
   field (``GcRef``, through the write barrier) and of an i32 field.
-- C level (``--c``, needs the downstream test module, built as tests/test_downstream.py does
-  and importable as ``downstream``): ``store_funcref`` + ``load_funcref`` next to
-  ``store_ref`` + ``load_ref`` + ``dec`` on the same struct.
+- C level (``--c``, needs a regular install with meson and ninja: the benchmark's C driver,
+  ``benchmarks/drc_driver.pyx``, is built against it as ``benchmarks/bench_c_level.py`` does):
+  ``store_funcref`` + ``load_funcref`` next to ``store_ref`` + ``load_ref`` + ``dec``.
 - Reclamation: ``reclaim_funcrefs()`` over a heap of N structs holding funcrefs, and over the
   same number of structs of a type without funcref slots (the walk skips their fields).
 """
@@ -105,21 +105,24 @@ def python_level(n: int, repeats: int) -> None:
 
 
 def c_level(n: int, repeats: int) -> None:
-    import downstream as d
+    from bench_c_level import load_driver
 
+    d = load_driver()
     reg, coll, heap, ft, st, plain = setup()
     node = reg.register_module([R.RecGroup([R.SubType(R.StructType([
         R.FieldType(R.RefType(0, True), True), R.FieldType(R.RefType(0, True), True)]))])])
     t_node = node.shared_type(0)
+    left = reg.layout(t_node).fields[0].offset
     heap.use_type(st)
     fa, fb = d.funcref_intern(heap, ft, 1), d.funcref_intern(heap, ft, 2)
-    # Each downstream function times its own nogil loop and returns ns per iteration.
+    # Each driver function times its own nogil loop and returns seconds for all n.
     both: dict[str, list[float]] = {"store_funcref + load_funcref": [],
                                     "store_ref + load_ref + dec (barrier)": []}
     for _ in range(repeats):
         both["store_funcref + load_funcref"].append(
-            d.funcref_store_load_ns(heap, st, fa, fb, n))
-        both["store_ref + load_ref + dec (barrier)"].append(d.barrier_ns(heap, t_node, n))
+            d.funcref_store_load_seconds(heap, st, fa, fb, n) * 1e9 / n)
+        both["store_ref + load_ref + dec (barrier)"].append(
+            d.barrier_seconds(heap, t_node, left, n) * 1e9 / n)
     report("C: one store + one load of a struct field", both,
            "store_ref + load_ref + dec (barrier)")
     d.funcref_unpin(heap, fa)

@@ -95,9 +95,21 @@ g = h.from_raw(s); d.release(h, s)
 assert (x, y) == (-7, 1 << 40) and h.struct_get(g, 0) == -7 and h.struct_get(g, 1) == 1 << 40
 arr = h.array_new_fixed(i32s.index, [5, 6, 7])
 assert d.array_elems(h, arr.raw) == [5, 6, 7]
-n, checked, secs = d.binary_trees(h, node, 6)
-assert n == checked and n > 0
-assert d.alloc_free_ns(h, node, 1000) > 0 and d.barrier_ns(h, node, 1000) > 0
+n, checked = d.binary_trees(h, node, 6)
+# stretch tree (depth 7) 255 + long-lived (depth 6) 127 + 64 x 31 (depth 4) + 16 x 127 (depth 6)
+assert n == checked == 255 + 127 + 64 * 31 + 16 * 127
+before = h.stats()
+d.alloc_free_loop(h, node, 1000)
+after = h.stats()
+assert after["objects_allocated"] - before["objects_allocated"] == 1000
+assert after["live_objects"] == before["live_objects"]
+holder, a1, b1 = d.barrier_loop(h, node, 1001)       # the last store (i = 1000) was b1
+gh, ga1, gb1 = h.from_raw(holder), h.from_raw(a1), h.from_raw(b1)
+assert h.struct_get(gh, 0) == gb1
+assert h.ref_count(gb1) == 3 and h.ref_count(ga1) == 2   # caller + handle (+ holder.left)
+for raw in (holder, a1, b1):
+    d.release(h, raw)
+del gh, ga1, gb1
 del g, arr
 h.verify()
 # C-level drops leave small dead objects pending (heap.pxd, "Pending frees") until finished.

@@ -406,8 +406,8 @@ cdef class CollectionReport:
     cdef readonly unsigned long long cycles_freed
     cdef readonly double seconds
 
-    def __cinit__(self, *args, **kwargs):
-        check_private(args, "CollectionReport objects are made by Heap.collect and Heap.gc")
+    def __cinit__(self, *args):
+        claim_private(args, "CollectionReport objects are made by Heap.collect and Heap.gc")
 
     def __init__(self, *args, **kwargs):
         raise TypeError("CollectionReport objects are made by Heap.collect and Heap.gc")
@@ -439,8 +439,8 @@ cdef class Collection:
     cdef uint64_t bytes_before
     cdef uint64_t cycles_before
 
-    def __cinit__(self, *args, **kwargs):
-        check_private(args, "Collection objects are made by Heap.gc()")
+    def __cinit__(self, *args):
+        claim_private(args, "Collection objects are made by Heap.gc()")
 
     def __init__(self, *args, **kwargs):
         raise TypeError("Collection objects are made by Heap.gc()")
@@ -457,6 +457,8 @@ cdef class Collection:
         cdef Heap h = self.heap
         if self.phase_code == PHASE_DONE:
             return "complete"
+        if h is None:
+            raise TypeError("this Collection was not made by Heap.gc()")
         h.check_open()
         if h.no_gc_depth:
             raise NoGcScopeError(f"cannot collect inside a no-GC scope (depth {h.no_gc_depth})")
@@ -535,7 +537,10 @@ cdef CollectionReport make_report(Heap h, bint skipped, str reason, Py_ssize_t n
                                   Py_ssize_t oasr_before, uint64_t objects_before,
                                   uint64_t bytes_before, uint64_t cycles_before,
                                   double started):
-    cdef CollectionReport rep = CollectionReport.__new__(CollectionReport, _PRIVATE)
+    cdef CollectionReport rep
+    global _making_private
+    _making_private = True
+    rep = CollectionReport.__new__(CollectionReport)
     rep.skipped = skipped
     rep.reason = reason
     rep.roots = nroots
@@ -564,7 +569,9 @@ cdef Collection start_collection(Heap h, object stack_roots, object frames, str 
         roots = gather_roots(h, stack_roots, frames, what)
     finally:
         h.collecting = False
-    c = Collection.__new__(Collection, _PRIVATE)
+    global _making_private
+    _making_private = True
+    c = Collection.__new__(Collection)
     c.heap = h
     c.started = started
     c.objects_before = h.objects_freed
@@ -598,25 +605,39 @@ cdef CollectionReport collect_now(Heap h, object stack_roots, object frames, str
 
 # ==== Scopes =================================================================================
 
+cdef inline Heap scope_heap(Heap h):
+    if h is None:
+        raise TypeError("this scope was not made by Heap.no_gc() or Heap.guest()")
+    return h
+
+
 @cython.final
 @cython.auto_pickle(False)
 cdef class NoGcScope:
     """``with heap.no_gc():`` no collection may run inside (scopes nest)."""
     cdef Heap heap
 
-    def __cinit__(self, *args, **kwargs):
-        check_private(args, "NoGcScope objects are made by Heap.no_gc()")
-        self.heap = <Heap?>args[1]
+    def __cinit__(self, *args):
+        claim_private(args, "NoGcScope objects are made by Heap.no_gc()")
 
     def __init__(self, *args, **kwargs):
         raise TypeError("NoGcScope objects are made by Heap.no_gc()")
 
     def __enter__(self):
-        self.heap.no_gc_enter()
+        scope_heap(self.heap).no_gc_enter()
         return self
 
     def __exit__(self, *exc):
-        self.heap.no_gc_exit()
+        scope_heap(self.heap).no_gc_exit()
+
+
+cdef NoGcScope make_no_gc_scope(Heap h):
+    cdef NoGcScope s
+    global _making_private
+    _making_private = True
+    s = NoGcScope.__new__(NoGcScope)
+    s.heap = h
+    return s
 
 
 @cython.final
@@ -625,19 +646,27 @@ cdef class GuestScope:
     """``with heap.guest():`` guest frames are active inside (the stack canary is set)."""
     cdef Heap heap
 
-    def __cinit__(self, *args, **kwargs):
-        check_private(args, "GuestScope objects are made by Heap.guest()")
-        self.heap = <Heap?>args[1]
+    def __cinit__(self, *args):
+        claim_private(args, "GuestScope objects are made by Heap.guest()")
 
     def __init__(self, *args, **kwargs):
         raise TypeError("GuestScope objects are made by Heap.guest()")
 
     def __enter__(self):
-        self.heap.guest_enter()
+        scope_heap(self.heap).guest_enter()
         return self
 
     def __exit__(self, *exc):
-        self.heap.guest_exit()
+        scope_heap(self.heap).guest_exit()
+
+
+cdef GuestScope make_guest_scope(Heap h):
+    cdef GuestScope s
+    global _making_private
+    _making_private = True
+    s = GuestScope.__new__(GuestScope)
+    s.heap = h
+    return s
 
 
 cdef uint8_t policy_code(object name) except 0xFF:

@@ -239,7 +239,7 @@ cdef object funcref_out(Heap h, uint32_t fid):
         raise HeapCorruptionError(f"a funcref field holds an invalid id: "
                                   f"{fn_invalid_reason(h, fid)}")
     h.fn[fid & FUNCREF_INDEX_MASK].pins += 1
-    f = FuncRef.__new__(FuncRef, _PRIVATE)
+    f = make_funcref()
     f.heap = h
     f.raw = fid
     return f
@@ -270,9 +270,9 @@ cdef class FuncRef:
     and the embedder's target). Made by ``Heap.funcref_new`` or read from a funcref field;
     the handle keeps its entry alive. Equal handles name the same entry."""
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, *args):
         # Made by __new__ alone, a FuncRef would have no heap for its methods to read.
-        check_private(args, "FuncRef handles are created by Heap methods, not directly")
+        claim_private(args, "FuncRef handles are created by Heap methods, not directly")
 
     def __init__(self, *args, **kwargs):
         raise TypeError("FuncRef handles are created by Heap methods, not directly")
@@ -283,6 +283,8 @@ cdef class FuncRef:
             h.fn[self.raw & FUNCREF_INDEX_MASK].pins -= 1
 
     cdef FuncEntry* live_entry(self) except NULL:
+        if self.heap is None:
+            raise TypeError("this FuncRef was not made by a heap")
         self.heap.check_open()
         if not fn_valid(self.heap, self.raw):
             raise HeapCorruptionError(fn_invalid_reason(self.heap, self.raw))
@@ -312,6 +314,8 @@ cdef class FuncRef:
 
     def __repr__(self):
         cdef FuncEntry* e
+        if self.heap is None:
+            return "<FuncRef not made by a heap>"
         if self.heap.base == NULL:
             return f"<FuncRef {self.raw:#x} of a closed heap>"
         if not fn_valid(self.heap, self.raw):
@@ -322,3 +326,9 @@ cdef class FuncRef:
 
     def __reduce__(self):
         raise TypeError("FuncRef handles cannot be pickled")
+
+
+cdef inline FuncRef make_funcref():
+    global _making_private
+    _making_private = True
+    return FuncRef.__new__(FuncRef)

@@ -56,15 +56,21 @@ cdef uint32_t MAX_TYPE_INDEX = HEAP_ABSTRACT_BASE
 # A free slot in the host-data table (payloads may legitimately be None).
 cdef object _FREE_ID = object()
 
-# Passed by drc to the constructors of the types Python must not make (collections, reports,
-# scopes): Python code cannot reach it, so `Collection.__new__(Collection)` raises instead of
-# building an object with no heap behind it.
-cdef object _PRIVATE = object()
+# The types Python must not make (collections, reports, scopes, funcrefs) refuse construction
+# in __cinit__ unless drc set this flag just before (make_private); __cinit__ clears it. Python
+# code cannot reach it, so `Collection.__new__(Collection)` raises instead of building an object
+# with no heap behind it. A flag rather than an argument: a 1-tuple per object cost a
+# collection about half its time. Their methods still check for a missing heap, in case a
+# finalizer run by the allocation itself took the flag.
+cdef bint _making_private = False
 
 
-cdef int check_private(tuple args, str message) except -1:
-    if len(args) == 0 or args[0] is not _PRIVATE:
+cdef inline int claim_private(tuple args, str message) except -1:
+    global _making_private
+    if not _making_private or args:
+        _making_private = False
         raise TypeError(message)
+    _making_private = False
     return 0
 
 _FL_RULES = {
@@ -1765,7 +1771,7 @@ cdef class Heap:
             fid = self.funcref_intern_object(<uint32_t>t, target)
         except (TypeError, UnknownTypeError) as e:
             raise type(e)(f"funcref_new: {e}") from None
-        f = FuncRef.__new__(FuncRef, _PRIVATE)
+        f = make_funcref()
         f.heap = self
         f.raw = fid
         return f
@@ -2027,7 +2033,7 @@ cdef class Heap:
     def no_gc(self):
         """A context manager during which no collection may run (scopes nest)."""
         self.check_open()
-        return NoGcScope.__new__(NoGcScope, _PRIVATE, self)
+        return make_no_gc_scope(self)
 
     def enter_guest(self):
         """Guest frames are now active (sets the stack canary; calls nest)."""
@@ -2042,7 +2048,7 @@ cdef class Heap:
     def guest(self):
         """A context manager around a call into guest code (``enter_guest``/``exit_guest``)."""
         self.check_open()
-        return GuestScope.__new__(GuestScope, _PRIVATE, self)
+        return make_guest_scope(self)
 
     @property
     def guest_depth(self):

@@ -1,7 +1,9 @@
-from collections.abc import Iterable, Iterator
-from typing import final
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar, final
 
 from registry.layout import ArrayLayout, StructLayout
+
+_T = TypeVar("_T")
 
 @final
 class StorageType:
@@ -165,3 +167,4 @@ class TypeRegistry:
     def __len__(self) -> int: ...
     def __contains__(self, index: object, /) -> bool: ...
     def _bench_c_is_subtype(self, sub: int, sup: int, n: int) -> int: ...
+    def _locked(self, fn: Callable[[], _T]) -> _T: ...

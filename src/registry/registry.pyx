@@ -619,6 +619,18 @@ cdef class TypeRegistry:
                 hits += self.c_is_subtype(sub, sup + <uint32_t>(i & 0))
         return hits
 
+    def _locked(self, fn):
+        """Test aid: call ``fn()`` holding the registry lock, where a handle's finalizer may
+        run in the middle of a registry call. Releases inside only queue their groups; the
+        return from this call drains them, as the outermost registry call does."""
+        if not callable(fn):
+            raise TypeError(f"_locked takes a callable, not {type(fn).__name__}")
+        self._enter()
+        try:
+            return fn()
+        finally:
+            self._exit()
+
 
 cdef object _handle(TypeRegistry reg, _Entry e, object index):
     h = RegisteredType.__new__(RegisteredType, _INTERNAL)
@@ -651,7 +663,7 @@ cdef class TypeCollection:
     cdef list _entries
     cdef tuple _indices
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, *args):
         _check_internal(args, "TypeCollection is created by TypeRegistry.register_module")
 
     def __init__(self, *args, **kwargs):
@@ -715,7 +727,7 @@ cdef class RegisteredType:
     cdef object _index
     cdef object _type
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, *args):
         _check_internal(args, "RegisteredType is created by TypeRegistry.register_type or "
                               ".root")
 

@@ -27,7 +27,7 @@ cdef class StorageType:
     cdef readonly int size
     cdef readonly bint packed
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, *args):
         _check_internal(args, "StorageType values are the module constants; it cannot be "
                               "instantiated")
 
@@ -54,7 +54,7 @@ cdef class AbstractHeapType:
     cdef readonly AbstractHeapType top
     cdef readonly AbstractHeapType bottom
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, *args):
         _check_internal(args, "AbstractHeapType values are the module constants; it cannot be "
                               "instantiated")
 

@@ -141,12 +141,14 @@ def test_frame_shorter_than_its_stack_map_is_an_error():
                 min_size=1, max_size=8),
        st.lists(st.integers(0, 2000), max_size=50))
 def test_lookup_matches_a_linear_reference(layout, probes):
-    # Build contiguous functions of 64 pcs, each with safepoints at the given offsets.
+    # Build contiguous functions of 64 pcs, each with safepoints at the given offsets. Every
+    # safepoint has its own map (a slot naming its pc), so choosing a wrong one fails.
     reg = StackMapRegistry()
     functions, expected_points = [], []
     for i, (n, offsets) in enumerate(layout):
         start = 0x100 + 64 * i
-        points = sorted({o % 64: tuple(range(n % 5)) for o in offsets}.items())
+        points = sorted({o % 64: tuple(range(n % 5)) + (1000 + start + o % 64,)
+                         for o in offsets}.items())
         functions.append((start, start + 64, [(o, m) for o, m in points]))
         expected_points.append((start, start + 64, points))
     reg.register(functions)

@@ -41,16 +41,9 @@ def display_subtype():
 # ==== The heap's C-level API ================================================================
 
 from libc.stdint cimport uint32_t, uint64_t
-from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 
 from drc.heap cimport (Heap, new_struct, inc, dec, load_ref, peek_ref, store_ref, move_ref,
                        field_addr, array_length, array_elem_addr)
-
-
-cdef double now() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
 def pair(Heap h, uint32_t node):
@@ -95,20 +88,14 @@ def array_elems(Heap h, gcref_t arr):
     return [(<int*>array_elem_addr(h, arr, i))[0] for i in range(n)]
 
 
-def alloc_free_ns(Heap h, uint32_t node, long n):
-    """ns per (allocate a small struct + drop it), C level."""
-    cdef long i
+def alloc_free_loop(Heap h, uint32_t node, long n):
+    """`n` times: allocate a small struct and dec it (which frees it), nogil."""
+    cdef long _i
     cdef gcref_t r
-    cdef double t0, t1
-    r = new_struct(h, node)                  # warm: the type is cached, the page mapped
-    dec(h, r)
     with nogil:
-        t0 = now()
-        for i in range(n):
+        for _i in range(n):
             r = new_struct(h, node)
             dec(h, r)
-        t1 = now()
-    return (t1 - t0) * 1e9 / n
 
 
 cdef gcref_t make_tree(Heap h, uint32_t node, uint32_t left, uint32_t right,
@@ -129,15 +116,13 @@ cdef long check_tree(Heap h, gcref_t n, uint32_t left, uint32_t right) noexcept 
 
 def binary_trees(Heap h, uint32_t node, int max_depth):
     """The benchmarks-game binary-trees through the C-level API: returns (nodes allocated,
-    nodes checked, seconds). Each tree is dropped with one dec: the cascade frees it."""
+    nodes checked). Each tree is dropped with one dec: the cascade frees it."""
     cdef uint32_t left = h.type_record(node).fields[0].offset
     cdef uint32_t right = h.type_record(node).fields[1].offset
     cdef long allocated = 0, checked = 0, iterations, i
     cdef int d
     cdef gcref_t t, long_lived
-    cdef double t0, t1
     with nogil:
-        t0 = now()
         t = make_tree(h, node, left, right, max_depth + 1)
         checked += check_tree(h, t, left, right)
         allocated += (2 << (max_depth + 1)) - 1
@@ -155,32 +140,25 @@ def binary_trees(Heap h, uint32_t node, int max_depth):
             d += 2
         checked += check_tree(h, long_lived, left, right)
         dec(h, long_lived)
-        t1 = now()
-    return allocated, checked, t1 - t0
+    return allocated, checked
 
 
 
-def barrier_ns(Heap h, uint32_t node, long n):
-    """ns per barriered ref store (count new, store, drop old) plus an owned ref load."""
+def barrier_loop(Heap h, uint32_t node, long n):
+    """`n` barriered ref stores into holder.left (alternating b, a, b, ...), each followed by
+    an owned load and its dec, nogil. Returns (holder, a, b) raw, each owned by the caller."""
     cdef uint32_t left = h.type_record(node).fields[0].offset
     cdef gcref_t holder = new_struct(h, node)
     cdef gcref_t a = new_struct(h, node)
     cdef gcref_t b = new_struct(h, node)
     cdef gcref_t r
     cdef long i
-    cdef double t0, t1
     with nogil:
-        t0 = now()
         for i in range(n):
             store_ref(h, holder, left, a if i & 1 else b)
             r = load_ref(h, holder, left)
             dec(h, r)
-        t1 = now()
-    dec(h, holder)
-    dec(h, a)
-    dec(h, b)
-    return (t1 - t0) * 1e9 / n
-
+    return holder, a, b
 
 
 # ==== Guest frames and collection at the C level =============================================
@@ -288,26 +266,6 @@ def store_func(Heap h, gcref_t obj, uint32_t t, uint32_t field, uint32_t fid):
 
 def load_func(Heap h, gcref_t obj, uint32_t t, uint32_t field):
     return load_funcref(h, obj, h.type_record(t).fields[field].offset)
-
-
-def funcref_store_load_ns(Heap h, uint32_t t, uint32_t fid_a, uint32_t fid_b, long n):
-    """ns per (funcref store + funcref load) on field 0 of a struct of type t: the C-level
-    cost of the vtable-entry path. The ids' checksum keeps the loads from being dropped."""
-    cdef uint32_t off = h.type_record(t).fields[0].offset
-    cdef gcref_t obj = new_struct(h, t)
-    cdef uint64_t sum = 0
-    cdef long i
-    cdef double t0, t1
-    with nogil:
-        t0 = now()
-        for i in range(n):
-            store_funcref(h, obj, off, fid_a if i & 1 else fid_b)
-            sum += load_funcref(h, obj, off)
-        t1 = now()
-    dec(h, obj)
-    if sum == 0:
-        raise AssertionError("no loads")
-    return (t1 - t0) * 1e9 / n
 
 
 def init_bytes(Heap h, gcref_t arr, uint32_t dst, const uint8_t[::1] data, uint32_t n):

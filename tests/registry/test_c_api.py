@@ -95,7 +95,9 @@ def test_records(regdown):
     assert regdown.record(reg, 2**32 - 1) is None
 
 
-def test_c_is_subtype_budget(regdown):
+def test_c_is_subtype_loops_from_another_extension(regdown):
+    # The nogil loops an embedder writes, through the vtable and through the inline form;
+    # their cost is measured by benchmarks/bench_c_level.py.
     from registry import I32, FieldType, StructType, SubType, TypeRegistry
 
     reg = TypeRegistry()
@@ -103,12 +105,14 @@ def test_c_is_subtype_budget(regdown):
     for k in range(8):
         fields = fields + [FieldType(I32)]
         groups.append(SubType(StructType(fields), final=False, supertype=k - 1 if k else None))
-    with reg.register_module(groups) as c:
-        a, b = c.shared_type(7), c.shared_type(0)
-        per_call = min(regdown.time_c_is_subtype(reg, a, b, 5_000_000) for _ in range(3))
-        inline = min(regdown.time_inline_is_subtype(reg, a, b, 5_000_000) for _ in range(3))
-    print(f"from a downstream module: c_is_subtype {per_call * 1e9:.2f} ns, "
-          f"registry_is_subtype (inline) {inline * 1e9:.2f} ns per call")
-    assert inline < 25e-9, inline
-    # The budget is 5 ns from C. Generous here: CI machines are shared and noisy.
-    assert per_call < 25e-9, per_call
+    c = reg.register_module(groups)
+    deep, root, middle = c.shared_type(7), c.shared_type(0), c.shared_type(3)
+    for count in (regdown.count_c_is_subtype, regdown.count_inline_is_subtype):
+        assert count(reg, deep, root, 10_000) == 10_000
+        assert count(reg, deep, middle, 10_000) == 10_000
+        assert count(reg, root, deep, 10_000) == 0
+        assert count(reg, middle, deep, 10_000) == 0
+        assert count(reg, deep, 2**32 - 1, 10) == 0
+    c.close()
+    for count in (regdown.count_c_is_subtype, regdown.count_inline_is_subtype):
+        assert count(reg, deep, root, 10) == 0              # unregistered: never a subtype

@@ -224,10 +224,31 @@ def test_finalizers_dropping_handles_inside_the_registry(reg):
         assert deferred == [True] * 20
     else:
         # Since 3.12 the cyclic GC runs at the interpreter's eval-breaker checks, never in
-        # the middle of C code, so the finalizers ran after the call: nothing to defer.
-        assert len(deferred) == 20
+        # the middle of C code, so the finalizers ran after the call, each unregistering its
+        # group at once (the deferral itself is checked below through reg._locked).
+        assert deferred == [False] * 20
     assert len(reg) == 301
     c.close()
+
+
+def test_drops_inside_a_registry_call_only_queue_until_it_returns(reg):
+    # What a finalizer running inside a registry call does, made deterministic on every
+    # Python version: the release must only queue its group, the outermost exit drains it.
+    handles = [reg.register_type(S(*([I8] * (k + 1)))) for k in range(20)]
+    seen = []
+
+    def inside():
+        for h in handles:
+            index = h.index
+            h.close()
+            seen.append((len(reg), index in reg, reg.registration_count(index)))
+        return len(reg)
+
+    assert reg._locked(inside) == 20
+    assert seen == [(20, True, 0)] * 20
+    assert len(reg) == 0
+    with pytest.raises(TypeError):
+        reg._locked(None)
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12),
@@ -268,6 +289,26 @@ def test_resurrection_by_a_hash_consing_hit(reg):
     assert reg.get(old_index) == x
     reg.verify()
     c.close()
+
+
+def test_resurrection_by_a_hash_consing_hit_inside_a_registry_call(reg):
+    # The same scenario on every Python version: the last registration of X is dropped
+    # inside a registry call (so X is only queued), and the same call finds X again.
+    x = S(I64, I64, I8)
+    handle = reg.register_type(x)
+    old_index = handle.index
+
+    def inside():
+        handle.close()
+        assert reg.registration_count(old_index) == 0 and old_index in reg   # queued
+        return reg.register_module([RecGroup([S(I32)]), RecGroup([x])])
+
+    c = reg._locked(inside)
+    assert c.shared_type(1) == old_index and reg.registration_count(old_index) == 1
+    assert reg.get(old_index) == x
+    reg.verify()
+    c.close()
+    assert old_index not in reg
 
 
 # ---- queries ------------------------------------------------------------------------------------
@@ -435,14 +476,27 @@ def test_resurrection_race(reg):
     stop = threading.Event()
     errors = []
     seen = set()
+    # The index tuples of the collections held right now, with how many threads hold each:
+    # while one thread holds the group, every other registration must be a hit on it.
+    held = {}
+    held_lock = threading.Lock()
 
     def churn():
         try:
             while not stop.is_set():
                 c = reg.register_module(group)
-                for i in c.shared_types:
-                    assert reg.get(i) is not None
-                seen.add(c.shared_types)
+                a, b = c.shared_types
+                with held_lock:
+                    held[(a, b)] = held.get((a, b), 0) + 1
+                    assert len(held) == 1, f"two live copies of one group: {sorted(held)}"
+                assert reg.registration_count(a) >= 1 and reg.registration_count(b) >= 1
+                assert reg.get(a) == group[0]
+                assert reg.get(b) == S(RefType(a)), (reg.get(b), a)
+                seen.add((a, b))
+                with held_lock:
+                    held[(a, b)] -= 1
+                    if not held[(a, b)]:
+                        del held[(a, b)]
                 c.close()
         except Exception as e:  # noqa: BLE001
             errors.append(e)

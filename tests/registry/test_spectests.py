@@ -11,7 +11,11 @@ For every vendored spec script in tests/spec (see its README):
   hash consing across modules), `(global (ref $t) (ref.func $f))` and `local.get; call`
   forwarding inside a module. In `assert_invalid "type mismatch"` and `assert_unlinkable`
   modules at least one of those relations must fail.
-Constructs wat2wasm (or this harness) cannot handle are skipped, counted, and reported.
+Text modules go through wat2wasm, which must convert every one except those the script asserts
+malformed (`assert_malformed` of `module quote` text): there wat2wasm rejecting the text is the
+assertion holding, and it is counted as such. Anything else wat2wasm cannot convert fails the
+test. Module forms this harness does not follow (`module definition`/`instance`, sections
+beyond those it reads) are skipped, counted, and reported.
 """
 
 from __future__ import annotations
@@ -51,20 +55,30 @@ class Script:
 
     # -- compiling -----------------------------------------------------------------------------
 
-    def binary(self, node: Node) -> bytes | None:
+    def binary(self, node: Node, *, asserted_malformed: bool = False) -> bytes | None:
+        """The module's binary. A text module wat2wasm cannot convert fails the test, unless
+        the script asserts it malformed: then wat2wasm rejecting it is that assertion holding
+        (counted, None returned)."""
         items = node.items[1:]
         if items and isinstance(items[0], str) and items[0].startswith("$"):
             items = items[1:]
         if items and items[0] == "binary":
             return b"".join(string_bytes(a) for a in items[1:])
-        if items and items[0] in ("quote", "definition", "instance"):
+        if items and items[0] in ("definition", "instance"):
             self.stats[f"skipped: module {items[0]}"] += 1
             return None
+        if items and items[0] == "quote":
+            text = "(module " + " ".join(string_bytes(a).decode() for a in items[1:]) + ")"
+        else:
+            text = node.text
         try:
-            return bytes(wasmtime.wat2wasm(node.text))
-        except Exception:  # noqa: BLE001 - the text format is not ours to judge
-            self.stats["skipped: wat2wasm rejects the text"] += 1
-            return None
+            return bytes(wasmtime.wat2wasm(text))
+        except Exception as e:  # noqa: BLE001 - any failure to convert
+            if asserted_malformed:
+                self.stats["malformed text: rejected by wat2wasm"] += 1
+                return None
+            raise AssertionError(f"{self.path.name}:{node.line}: wat2wasm cannot convert a "
+                                 f"module the script expects to convert: {e}") from e
 
     # -- relations the scripts assert -----------------------------------------------------------
 
@@ -161,7 +175,7 @@ class Script:
 
     def assert_malformed(self, node: Node) -> None:
         mod = node.items[1]
-        wasm = self.binary(mod)
+        wasm = self.binary(mod, asserted_malformed=True)
         if wasm is None:
             return
         try:
@@ -214,6 +228,23 @@ def test_spec_script(path):
     gc.collect()
     assert len(reg) == 0
     assert STATS[path.name]["valid modules registered"] > 0 or path.name == "binary-gc.wast"
+
+
+def test_a_module_wat2wasm_cannot_convert_fails_unless_asserted_malformed(tmp_path):
+    path = tmp_path / "broken.wast"
+    path.write_text('(assert_malformed (module quote "(type (func (result i32) (param i32)))")'
+                    ' "unexpected token")\n(module (type (struct (field i32))))\n')
+    script = Script(path)
+    script.run()
+    assert script.stats["malformed text: rejected by wat2wasm"] == 1
+    assert script.stats["valid modules registered"] == 1
+    path.write_text("(module (type (struct (field i33))))\n")
+    with pytest.raises(AssertionError, match="broken.wast:1: wat2wasm cannot convert"):
+        Script(path).run()
+    path.write_text('(module quote "(type (struct (field i33)))")\n')
+    with pytest.raises(AssertionError, match="wat2wasm cannot convert"):
+        Script(path).run()
+    del STATS[path.name]                 # not a vendored script: keep it out of the summary
 
 
 def test_type_scripts_exercise_the_registry():

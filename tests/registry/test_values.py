@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
+import types
 
 import pytest
 
@@ -100,12 +102,57 @@ def test_constants_are_singletons():
         type(I8)()
 
 
-@pytest.mark.parametrize("value", SAMPLES[:4], ids=repr)
+# Valid constructor arguments for each value class, other than any sample's: re-running
+# __init__ with them must be refused, not merely fail validation.
+REINIT = {
+    RefType: ((EQ,), {"nullable": False}),
+    FieldType: ((I64,), {"mutable": True}),
+    StructType: (([FieldType(I64)],), {}),
+    ArrayType: ((FieldType(I64),), {}),
+    FuncType: (([I64], [I32]), {}),
+    SubType: ((ArrayType(FieldType(I64)),), {"final": False}),
+    RecGroup: (([SubType(FuncType([I64]))],), {}),
+}
+CONSTANTS = list(HEAP_CODES) + list(STORAGE_CODES)
+
+
+def public_attributes(cls) -> list[str]:
+    return [name for name in dir(cls) if not name.startswith("_")
+            and isinstance(inspect.getattr_static(cls, name),
+                           (property, types.GetSetDescriptorType, types.MemberDescriptorType))]
+
+
+def test_every_value_class_is_covered():
+    classes = {type(v) for v in SAMPLES + CONSTANTS}
+    exported = {getattr(registry, name) for name in registry.__all__}
+    value_classes = {c for c in exported if isinstance(c, type)
+                     and (c.__name__.endswith("Type") or c is RecGroup)}
+    assert value_classes - {registry.TypeRegistry, registry.RegisteredType} == classes
+    assert set(REINIT) == classes - {type(ANY), type(I8)}
+
+
+@pytest.mark.parametrize("value", SAMPLES + CONSTANTS, ids=repr)
 def test_immutable(value):
+    before = repr(value)
+    names = public_attributes(type(value))
+    assert names, f"{type(value).__name__} has no attributes to check"
+    for name in names:
+        old = getattr(value, name)
+        with pytest.raises(AttributeError):
+            setattr(value, name, old)
+        with pytest.raises(AttributeError):
+            delattr(value, name)
     with pytest.raises(AttributeError):
-        value.heap = 5 if isinstance(value, RefType) else None
-    with pytest.raises(TypeError):
-        value.__init__(ANY)
+        value.extra = 1
+    if type(value) in REINIT:
+        args, kwargs = REINIT[type(value)]
+        type(value)(*args, **kwargs)            # the arguments are valid...
+        with pytest.raises(TypeError, match="immutable"):
+            value.__init__(*args, **kwargs)     # ... but the value is already made
+    else:
+        with pytest.raises(TypeError, match="module constants"):
+            value.__init__()
+    assert repr(value) == before
 
 
 @pytest.mark.parametrize("bad, exc", [

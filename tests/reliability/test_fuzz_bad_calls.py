@@ -11,14 +11,14 @@ from drc.fuzz.ops import CODES
 
 BAD = CODES["bad_call"]
 MAKERS = ("new_node", "new_array", "new_i32_array", "new_extern", "new_box", "reg_register",
-          "reg_alloc")
+          "reg_alloc", "new_func", "new_vtable", "new_func_array")
 
 
 @pytest.fixture
 def ex():
     ex = Executor(Config(max_size=64 << 10))
     for name in MAKERS:
-        ex.step((CODES[name], 1, 2, 3))
+        ex.step((CODES[name], 1, 1, 3))
     assert {ex.objs[oid].kind for _, oid in ex.handles} == set(BAD_CALL_KINDS)
     yield ex
     ex.close()

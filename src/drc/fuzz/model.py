@@ -81,8 +81,8 @@ FUNCREF_RECLAIM_MIN = 1024      # drc.heap.pxd: collections reclaim once the tab
 DATA = bytes((i * 37 + 11) & 0xFF for i in range(48))    # the "data segment" of init_data
 
 # Object kinds, as the wrong calls of `op_bad_call` see them.
-ARRAY_KINDS = ("arr", "iarr")
-STRUCT_KINDS = ("node", "box", "dyn")
+ARRAY_KINDS = ("arr", "iarr", "farr")
+STRUCT_KINDS = ("node", "box", "dyn", "vt")
 BAD_CALL_KINDS = ARRAY_KINDS + STRUCT_KINDS + ("ext",)
 
 
