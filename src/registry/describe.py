@@ -59,7 +59,7 @@ def describe_wasm(wasm_bytes: bytes, registry: TypeRegistry | None = None) -> li
             lines.append(f"rec group {g}:")
             for sub in group:
                 shared = coll.shared_type(m)
-                lines.append(f"  type {m} -> shared {shared}: {sub!r}")
+                lines.append(f"  type {m} -> shared {shared}: {sub}")
                 layout = _layout_line(reg.layout(shared))
                 if layout.startswith("func"):
                     tramp = reg.trampoline_type(shared)

@@ -259,6 +259,9 @@ def test_cli_types_reads_text_or_says_how_to_get_a_binary(tmp_path):
     assert out.stdout.startswith("2 types in 1 rec group;")
     assert "1 of them trampoline type" in out.stdout
     assert "trampoline type: shared 2" in out.stdout
+    # Types are printed in the Wasm text format, not as Python constructors.
+    assert "type 0 -> shared 0: (func (param (ref any)))" in out.stdout
+    assert "type 1 -> shared 1: (struct (field i32))" in out.stdout
     bad = tmp_path / "bad.wat"
     bad.write_text("(module (type bogus))")
     out = subprocess.run([sys.executable, "-m", "drc", "types", str(bad)], capture_output=True,
