@@ -123,6 +123,22 @@ def test_cli_reports_and_exits_nonzero_on_failure(tmp_path):
     assert p.stdout.splitlines()[-1] == "1 passed, 1 failed, 0 skipped"
 
 
+def test_cli_counts_guard_against_assertions_that_stop_running(tmp_path):
+    script = tmp_path / "s.wast"
+    # One assertion passes; the quoted text is malformed for wat2wasm, so it is skipped.
+    script.write_text('(module (func (export "f") (result i32) (i32.const 1)))\n'
+                      '(assert_return (invoke "f") (i32.const 1))\n'
+                      '(assert_malformed (module quote "(func") "unexpected end")\n')
+    run = [sys.executable, "-m", "wasmgc", "wast", str(script)]
+    p = subprocess.run(run, capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.splitlines()[-1] == "1 passed, 0 failed, 1 skipped"
+    assert subprocess.run(run + ["--min-passed", "1", "--max-skipped", "1"]).returncode == 0
+    p = subprocess.run(run + ["--min-passed", "2"], capture_output=True, text=True)
+    assert p.returncode == 1 and "at least 2 passed" in p.stderr
+    p = subprocess.run(run + ["--max-skipped", "0"], capture_output=True, text=True)
+    assert p.returncode == 1 and "at most 0 skipped" in p.stderr
+
+
 def test_cli_run_invokes_an_export(tmp_path):
     import wasmtime
     wasm = tmp_path / "fac.wasm"

@@ -14,7 +14,12 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--zeal-collect-every", type=int, default=None, metavar="N",
                    help="gc_zeal builds: force a collection every N allocations "
                         "(default 1 on zeal builds, off on release)")
-    w.add_argument("-v", "--verbose", action="store_true", help="list every skip")
+    w.add_argument("-v", "--verbose", action="store_true",
+                   help="print more lines of each failure")
+    w.add_argument("--min-passed", type=int, default=0, metavar="N",
+                   help="exit 1 unless at least N assertions passed in all")
+    w.add_argument("--max-skipped", type=int, default=None, metavar="N",
+                   help="exit 1 if more than N assertions were skipped in all")
     r = sub.add_parser("run", help="invoke an export of a .wasm binary")
     r.add_argument("file")
     r.add_argument("--invoke", required=True, nargs="+", metavar=("NAME", "ARGS"),
@@ -24,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.command == "wast":
         from wasmgc.wast import run_files
         return run_files(a.files, zeal_collect_every=a.zeal_collect_every,
-                         verbose=a.verbose)
+                         verbose=a.verbose, min_passed=a.min_passed,
+                         max_skipped=a.max_skipped)
     from wasmgc.wast import run_binary
     return run_binary(a.file, a.invoke[0], a.invoke[1:])
 

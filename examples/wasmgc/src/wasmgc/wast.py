@@ -396,17 +396,27 @@ class Script:
             try:
                 name, data = self.module_bytes(what)
             except _TextError:
-                if op == "assert_malformed":
-                    self.passed += 1
-                else:
-                    self.skip("assert_invalid whose module text wat2wasm rejects")
+                # wat2wasm, not wasmgc, refused the text: that checks the text format, which
+                # wasmgc never parses, so it is no evidence about wasmgc.
+                self.skip(f"{op} of module text that wat2wasm rejects (wasmgc reads binaries "
+                          "only)")
                 return
             try:
                 Module(self.engine, data)
             except Unsupported as exc:
                 return self.skip(f"unsupported feature: {exc}")
-            except (DecodeError, InvalidModule):
-                self.passed += 1
+            except DecodeError as exc:
+                # A malformed binary is rejected by the decoder; an invalid one must decode.
+                if op == "assert_malformed":
+                    self.passed += 1
+                else:
+                    self.fail(cmd, f"rejected as malformed ({exc}), expected invalid")
+                return
+            except InvalidModule as exc:
+                if op == "assert_invalid":
+                    self.passed += 1
+                else:
+                    self.fail(cmd, f"rejected as invalid ({exc}), expected malformed")
                 return
             if op == "assert_invalid":
                 self.skip("assert_invalid needs function-body subtype validation, which "
@@ -468,7 +478,11 @@ def _signed31(a: str) -> int:
 
 
 def run_files(files: list[str], *, zeal_collect_every: int | None = None,
-              verbose: bool = False) -> int:
+              verbose: bool = False, min_passed: int = 0,
+              max_skipped: int | None = None) -> int:
+    """Run the scripts and print one line per file and the total. Exit status 1 on any
+    failure, and also (so that CI notices assertions that silently stop running) when fewer
+    than `min_passed` assertions passed or more than `max_skipped` were skipped."""
     if zeal_collect_every is None:
         zeal_collect_every = 1 if drc.ZEAL else 0
     tp = tf = ts = 0
@@ -493,7 +507,14 @@ def run_files(files: list[str], *, zeal_collect_every: int | None = None,
         tp, tf, ts = tp + s.passed, tf + s.failed, ts + s.skipped
         sys.stdout.flush()
     print(f"{tp} passed, {tf} failed, {ts} skipped")
-    return 1 if tf else 0
+    status = 1 if tf else 0
+    if tp < min_passed:
+        print(f"expected at least {min_passed} passed assertions, got {tp}", file=sys.stderr)
+        status = 1
+    if max_skipped is not None and ts > max_skipped:
+        print(f"expected at most {max_skipped} skipped assertions, got {ts}", file=sys.stderr)
+        status = 1
+    return status
 
 
 def run_binary(path: str, name: str, args: list[str]) -> int:
