@@ -191,6 +191,9 @@ cdef class Heap:
     cdef uint64_t bytes_freed_by_cycles
     cdef double cycle_seconds           # total time spent in cycle passes
     cdef uint32_t zeal_skip_subtract    # zeal test hook: the pass ignores slots pointing here
+    # reuse_pending is giving up a reused block's field counts: the block is neither pending
+    # nor an object yet, so payload releases (arbitrary Python code) wait until it is one.
+    cdef uint32_t reusing
 
     # Memory. grow_for grows by the policy's step to fit `need` more bytes: 1 if it grew,
     # 0 if the reservation cannot fit them (nothing changed).
@@ -222,9 +225,11 @@ cdef class Heap:
     # kept alive), eagerly; dec_ref_deferred is the zeal build's dec(): dec_ref's checks, then
     # the pending path.
     cdef int free_pending(self) except -1 nogil
-    # reuse_pending (below) compiled once in heap.so, so that new_struct stays small enough
-    # to inline into its callers.
-    cdef int reuse_block(self, gcref_t r, size_t g) except -1 nogil
+    # new_struct's reuse path, compiled once in heap.so so that new_struct stays small enough
+    # to inline into its callers: reuse_pending, then the header and zeroed fields of a struct
+    # of `size` bytes, then the payload releases that the field drops queued. Returns r.
+    cdef gcref_t reuse_struct(self, gcref_t r, size_t g, uint32_t type_index,
+                              uint32_t size) except 0 nogil
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
     cdef int zeal_check_free_list(self) except -1 nogil
@@ -419,7 +424,9 @@ cdef inline int release_child(Heap h, gcref_t c) except -1 nogil:
 
 cdef inline int reuse_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
     """Take the pending object r off h.pending[g] (it must be the list's head) and give up
-    the counts its fields own; the caller then owns the block as a fresh allocation."""
+    the counts its fields own; the caller then owns the block as a fresh allocation. Payloads
+    those drops free are only queued (h.reusing): the caller writes the block's header, then
+    releases them (Heap.reuse_struct, alloc_object)."""
     cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
     cdef const TypeInfo* ti = h.types[hdr.type_index]
     cdef uint32_t i, n
@@ -427,14 +434,18 @@ cdef inline int reuse_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
     h.pending[g] = hdr.next_oasr
     h.objects_reused += 1
     h.bytes_reused += g << GRANULE_SHIFT
-    if (hdr.kind_bits & KIND_MASK) == KIND_STRUCT:
-        for i in range(ti.n_gc_refs):
-            release_child(h, (<uint32_t*>(h.base + r + ti.gc_ref_offsets[i]))[0])
-    elif ti.elems_are_gc_refs:
-        n = (<ArrayHeader*>hdr).length
-        elems = <const uint32_t*>(h.base + r + ti.size)
-        for i in range(n):
-            release_child(h, elems[i])
+    h.reusing += 1
+    try:
+        if (hdr.kind_bits & KIND_MASK) == KIND_STRUCT:
+            for i in range(ti.n_gc_refs):
+                release_child(h, (<uint32_t*>(h.base + r + ti.gc_ref_offsets[i]))[0])
+        elif ti.elems_are_gc_refs:
+            n = (<ArrayHeader*>hdr).length
+            elems = <const uint32_t*>(h.base + r + ti.size)
+            for i in range(n):
+                release_child(h, elems[i])
+    finally:
+        h.reusing -= 1
     return 0
 
 
@@ -454,14 +465,13 @@ cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
             if g < PENDING_CLASSES:
                 r = h.pending[g]
             if r != 0:
-                h.reuse_block(r, g)
-            else:
-                p = fl_bump(&h.fl, g)
-                if p == 0:
-                    return h.alloc_struct(type_index)
-                r = <gcref_t>(p << GRANULE_SHIFT)
-                h.objects_allocated += 1
-                h.bytes_allocated += g << GRANULE_SHIFT
+                return h.reuse_struct(r, g, type_index, ti.size)
+            p = fl_bump(&h.fl, g)
+            if p == 0:
+                return h.alloc_struct(type_index)
+            r = <gcref_t>(p << GRANULE_SHIFT)
+            h.objects_allocated += 1
+            h.bytes_allocated += g << GRANULE_SHIFT
             hdr = <ObjectHeader*>(h.base + r)
             hdr.kind_bits = KIND_STRUCT
             hdr.type_index = type_index

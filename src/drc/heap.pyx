@@ -439,6 +439,15 @@ cdef inline gcref_t init_object(Heap h, gcref_t r, size_t size, uint32_t kind_bi
     return r
 
 
+cdef inline int release_queued_payloads(Heap h) except -1 nogil:
+    """Release the externref payloads a cascade queued, unless a sweep or a block reuse is
+    in progress (they run arbitrary code, which must find the heap consistent)."""
+    if h.n_release and not h.sweeping and h.reusing == 0 and not h.in_cascade:
+        with gil:
+            h.release_host_data()
+    return 0
+
+
 cdef int zeal_check_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
     """Zeal: the pending object at r, on list g, still has the header it died with."""
     cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
@@ -670,7 +679,9 @@ cdef class Heap:
                 zeal_check_pending(self, r, g)
                 self.ext_counts[r >> GRANULE_SHIFT] = 0
             reuse_pending(self, r, g)
-            return init_object(self, r, size, kind_bits, type_index)
+            init_object(self, r, size, kind_bits, type_index)
+            release_queued_payloads(self)
+            return r
         p = fl_bump(&self.fl, g)
         if p == 0:
             p = fl_alloc_slow(&self.fl, g)
@@ -839,8 +850,18 @@ cdef class Heap:
             self.check_object(r, 0)
         return slot_dec(self, r)
 
-    cdef int reuse_block(self, gcref_t r, size_t g) except -1 nogil:
-        return reuse_pending(self, r, g)
+    cdef gcref_t reuse_struct(self, gcref_t r, size_t g, uint32_t type_index,
+                              uint32_t size) except 0 nogil:
+        cdef ObjectHeader* hdr = hdr_of(self, r)
+        reuse_pending(self, r, g)
+        hdr.kind_bits = KIND_STRUCT
+        hdr.type_index = type_index
+        hdr.ref_count = 1
+        hdr.next_oasr = 0
+        hdr.object_size = size
+        memset(<char*>hdr + sizeof(ObjectHeader), 0, (g << GRANULE_SHIFT) - sizeof(ObjectHeader))
+        release_queued_payloads(self)
+        return r
 
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil:
         cdef ObjectHeader* hdr
@@ -991,9 +1012,8 @@ cdef class Heap:
             self.in_cascade = False
         # Inside a sweep the payloads wait for the end of the walk: releasing one runs
         # arbitrary code, which must find the OASR list consistent.
-        if self.n_release and not self.sweeping:
-            with gil:
-                self.release_host_data()
+        # So does a block being reused: it is not an object until its header is written.
+        release_queued_payloads(self)
         return 0
 
     cdef int zeal_check_free_list(self) except -1 nogil:

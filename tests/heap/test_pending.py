@@ -159,3 +159,34 @@ def test_zeal_reports_a_damaged_pending_header_at_reuse(heap, node):
     mem[raw + 20] = 32
     del mem
     heap.finish_pending()
+
+
+def test_a_payload_released_by_a_block_reuse_finds_the_heap_consistent(heap, types):
+    """Reusing a pending block gives up its fields' counts; a payload freed that way is
+    released only once the block is a live object again, so its finalizer may verify and
+    collect (regression: it ran while the block was neither pending nor an object)."""
+    holder = types.struct(R.RefType(R.EXTERN, True))
+    errors: list[BaseException] = []
+    ran = []
+
+    class Payload:
+        def __del__(self):
+            try:
+                heap.verify()
+                heap.collect(stack_roots=[])
+                heap.verify()
+                ran.append(True)
+            except BaseException as exc:  # __del__ swallows exceptions: keep them
+                errors.append(exc)
+
+    ext = heap.externref_new(Payload())
+    s = heap.struct_new(holder, (ext,))
+    raw = s.raw
+    del ext
+    heap._drop_deferred(s)
+    fresh = heap.struct_new(holder, (None,))     # reuses s's block; the externref dies
+    assert fresh.raw == raw
+    assert errors == [] and ran == [True]
+    assert heap.struct_get(fresh, 0) is None
+    assert heap.stats()["host_data_live"] == 0
+    heap.verify()
