@@ -340,7 +340,11 @@ cdef object gather_roots(Heap h, object stack_roots, object frames, str what):
             roots.extend(raw_roots_arg(frames_to_roots(h, frames, what), what))
         return roots
     if h.provider is not None:
-        produced = h.provider()
+        h.callbacks += 1
+        try:
+            produced = h.provider()
+        finally:
+            h.callbacks -= 1
         if (produced is None or isinstance(produced, (str, bytes))
                 or not hasattr(produced, "__iter__")):
             # A provider that forgot to `return` must not read as "no roots": the sweep

@@ -206,7 +206,11 @@ cdef Py_ssize_t fn_free_unmarked(Heap h) except -1:
         freed += 1
     h.fn_reclaimed += freed
     h.fn_reclaim_at = max(<uint32_t>FUNCREF_RECLAIM_MIN, 2 * h.fn_live)
-    del dead                            # may run finalizers, which may use this heap again
+    h.callbacks += 1
+    try:
+        del dead                        # may run finalizers, which may use this heap again
+    finally:
+        h.callbacks -= 1
     return freed
 
 

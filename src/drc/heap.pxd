@@ -194,6 +194,10 @@ cdef class Heap:
     # reuse_pending is giving up a reused block's field counts: the block is neither pending
     # nor an object yet, so payload releases (arbitrary Python code) wait until it is one.
     cdef uint32_t reusing
+    # Depth of Python code the heap runs on its own behalf (payload finalizers, root
+    # providers, funcref targets' finalizers): close() is refused while it is nonzero, since
+    # the operation that called out goes on using the memory when the callback returns.
+    cdef uint32_t callbacks
 
     # Memory. grow_for grows by the policy's step to fit `need` more bytes: 1 if it grew,
     # 0 if the reservation cannot fit them (nothing changed).
@@ -234,6 +238,7 @@ cdef class Heap:
     cdef int flush_frees(self) except -1 nogil
     cdef int zeal_check_free_list(self) except -1 nogil
     cdef int release_host_data(self) except -1
+    cdef int release_queued_ids(self) except -1
     cdef void ext_add(self, gcref_t r, int delta) noexcept nogil
 
     # Barriered ref fields. `offset` is a byte offset from the object start. read_ref returns

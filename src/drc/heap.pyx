@@ -576,6 +576,11 @@ cdef class Heap:
                               "memory are still alive")
         if self.base == NULL:
             return
+        if self.callbacks:
+            raise DrcError("cannot close the heap from code it is running on its own behalf "
+                           "(a payload finalizer, a root provider or a funcref target's "
+                           "finalizer): the operation that called it still uses the memory; "
+                           "close the heap after it returns")
         self.release_memory()
         memset(self.pending, 0, sizeof(self.pending))
         data, self.host_data = self.host_data, [_FREE_ID]
@@ -1043,6 +1048,14 @@ cdef class Heap:
         return 0
 
     cdef int release_host_data(self) except -1:
+        self.callbacks += 1
+        try:
+            self.release_queued_ids()
+        finally:
+            self.callbacks -= 1
+        return 0
+
+    cdef int release_queued_ids(self) except -1:
         cdef uint32_t hid
         while self.n_release:
             self.n_release -= 1

@@ -184,3 +184,53 @@ def test_with_on_a_closed_heap_raises(reg):
     with pytest.raises(ValueError, match="the heap is closed"):
         with h:
             pass
+
+
+def test_close_from_a_payload_finalizer_is_refused_and_the_heap_goes_on(heap, types):
+    """A finalizer the heap runs (here: a payload released by the allocation that reuses its
+    holder's block) must not unmap the memory under that allocation."""
+    from drc import DrcError
+
+    holder = types.struct(R.RefType(R.EXTERN, True))
+    errors: list[BaseException] = []
+
+    class Payload:
+        def __del__(self):
+            try:
+                heap.close()
+            except BaseException as exc:  # __del__ swallows exceptions: keep them
+                errors.append(exc)
+
+    ext = heap.externref_new(Payload())
+    s = heap.struct_new(holder, (ext,))
+    del ext
+    heap._drop_deferred(s)
+    fresh = heap.struct_new(holder, (None,))
+    assert len(errors) == 1 and isinstance(errors[0], DrcError)
+    assert not heap.closed
+    assert heap.struct_get(fresh, 0) is None
+    heap.verify()
+    # The same from a plain drop, outside any allocation.
+    ext = heap.externref_new(Payload())
+    del ext
+    assert len(errors) == 2 and isinstance(errors[1], DrcError) and not heap.closed
+    heap.verify()
+
+
+def test_close_from_a_root_provider_is_refused(heap, node):
+    from drc import DrcError
+
+    a = heap.struct_new(node, (None, None))
+    raw = heap.expose(a)
+    heap.set_root_provider(lambda: (heap.close(), [raw])[1])
+    before = heap.stats()
+    with pytest.raises(DrcError, match="on its own behalf"):
+        heap.collect()
+    assert not heap.closed and heap.stats() == before
+    heap.set_root_provider(lambda: [raw])
+    heap.collect()
+    assert heap.struct_get(a, 0) is None
+    heap.verify()
+    del a
+    heap.collect(stack_roots=[])                  # the guest lets go: the list is settled
+    assert heap.stats()["live_objects"] == 0
