@@ -222,6 +222,7 @@ cdef class Heap:
     # oasr_drop. cascade(r) gives up one count on r and frees whatever dies.
     cdef int inc_ref(self, gcref_t r) except -1 nogil
     cdef int dec_ref(self, gcref_t r) except -1 nogil
+    cdef int zeal_give_up_outside_count(self, gcref_t r) except -1 nogil
     cdef int oasr_drop(self, gcref_t r) except -1 nogil
     cdef int cascade(self, gcref_t r) except -1 nogil
     cdef int cascade_run(self) except -1 nogil

@@ -838,16 +838,22 @@ cdef class Heap:
         hdr_of(self, r).ref_count += 1
         return 0
 
+    cdef int zeal_give_up_outside_count(self, gcref_t r) except -1 nogil:
+        """Zeal: r is a live object and somebody outside the heap holds the count being given
+        up; the tally of such counts loses it."""
+        self.check_object(r, 0)
+        if self.ext_counts[r >> GRANULE_SHIFT] == 0:
+            with gil:
+                raise HeapCorruptionError(
+                    f"offset {r}: dec_ref of a count nobody outside the heap holds")
+        self.ext_add(r, -1)
+        return 0
+
     cdef int dec_ref(self, gcref_t r) except -1 nogil:
         if not ref_is_object(r):
             return 0
         if GC_ZEAL:
-            self.check_object(r, 0)
-            if self.ext_counts[r >> GRANULE_SHIFT] == 0:
-                with gil:
-                    raise HeapCorruptionError(
-                        f"offset {r}: dec_ref of a count nobody outside the heap holds")
-            self.ext_add(r, -1)
+            self.zeal_give_up_outside_count(r)
         return slot_dec(self, r)
 
     cdef int oasr_drop(self, gcref_t r) except -1 nogil:
@@ -869,21 +875,11 @@ cdef class Heap:
         return r
 
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil:
-        cdef ObjectHeader* hdr
         if not ref_is_object(r):
             return 0
         if GC_ZEAL:
-            self.check_object(r, 0)
-            if self.ext_counts[r >> GRANULE_SHIFT] == 0:
-                with gil:
-                    raise HeapCorruptionError(
-                        f"offset {r}: dec_ref of a count nobody outside the heap holds")
-            self.ext_add(r, -1)
-        hdr = hdr_of(self, r)
-        if hdr.ref_count > 1:
-            hdr.ref_count -= 1
-            return 0
-        return release_last(self, r)
+            self.zeal_give_up_outside_count(r)
+        return release_child(self, r)
 
     cdef int free_pending(self) except -1 nogil:
         """Free every pending object now, with everything only they kept alive (one eager
@@ -1117,12 +1113,7 @@ cdef class Heap:
         old = slot[0]
         slot[0] = value
         # The C-level barrier: the old value may become pending, as with store_ref.
-        if ref_is_object(old):
-            if hdr_of(self, old).ref_count > 1:
-                hdr_of(self, old).ref_count -= 1
-                return 0
-            return release_last(self, old)
-        return 0
+        return release_child(self, old)
 
     # ---- OASR and validation ---------------------------------------------------------
 
