@@ -5,12 +5,11 @@ construct refuses ``Cls(...)`` and ``Cls.__new__(Cls, ...)``; a typed parameter 
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from child_protocol import run_child, verdicts
 
 CHILD = Path(__file__).with_name("surface_child.py")
 BATCHES = 2
@@ -19,32 +18,13 @@ sys.path.insert(0, str(CHILD.parent))
 import surface_child as S  # noqa: E402
 
 
-def run_child(*args: str, env=None, timeout: float = 300.0):
-    try:
-        proc = subprocess.run([sys.executable, str(CHILD), *args], capture_output=True,
-                              text=True, timeout=timeout, env={**os.environ, **(env or {})})
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        return out, None, "timeout"
-    return proc.stdout, proc.returncode, proc.stderr
-
-
-def verdicts(stdout: str):
-    started, ok, bad = [], set(), []
-    for line in stdout.splitlines():
-        kind, _, rest = line.partition(" ")
-        if kind == "START":
-            started.append(rest)
-        elif kind == "OK":
-            ok.add(rest)
-        elif kind == "BAD":
-            bad.append(rest)
-    return started, ok, bad
+def run_surface_child(*args: str, env=None, timeout: float = 300.0):
+    return run_child(CHILD, *args, timeout=timeout, env=env)
 
 
 @pytest.mark.parametrize("batch", range(BATCHES))
 def test_every_entry_point_refuses_none_and_wrong_types_without_crashing(batch):
-    stdout, rc, stderr = run_child(str(batch), str(BATCHES))
+    stdout, rc, stderr = run_surface_child(str(batch), str(BATCHES))
     started, ok, bad = verdicts(stdout)
     if rc != 0:
         last = started[-1] if started else "(before the first case)"
@@ -55,7 +35,7 @@ def test_every_entry_point_refuses_none_and_wrong_types_without_crashing(batch):
 
 
 def test_the_sweep_covers_the_whole_surface():
-    names = run_child("--list")[0].splitlines()
+    names = run_surface_child("--list")[0].splitlines()
     # Each kind of probe is there for the types the outside review named.
     for expected in ("new:drc.heap.NoGcScope:call-none", "new:drc.heap.GuestScope:call-none",
                      "new:drc.heap.Collection:__new__-noargs",
@@ -74,7 +54,7 @@ def test_the_sweep_covers_the_whole_surface():
 
 
 def test_an_unclassified_class_fails_the_sweep():
-    stdout, rc, _ = run_child("0", "1", env={"DRC_SURFACE_FORGET": "drc.heap.NoGcScope"})
+    stdout, rc, _ = run_surface_child("0", "1", env={"DRC_SURFACE_FORGET": "drc.heap.NoGcScope"})
     started, ok, bad = verdicts(stdout)
     assert rc == 0
     assert any(b.startswith("classes:every-compiled-class-is-classified") and

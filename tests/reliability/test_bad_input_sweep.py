@@ -7,39 +7,19 @@ each case must raise the expected exception and leave the heap and registry unch
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from child_protocol import run_child, verdicts
 
 CHILD = Path(__file__).with_name("sweep_child.py")
 BATCHES = 3
 
 
 def run_batch(batch: int, nbatches: int, timeout: float = 120.0, env=None):
-    try:
-        proc = subprocess.run([sys.executable, str(CHILD), str(batch), str(nbatches)],
-                              capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})})
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-        return out, None, "timeout"
-    return proc.stdout, proc.returncode, proc.stderr
-
-
-def verdicts(stdout: str):
-    started, ok, bad = [], set(), []
-    for line in stdout.splitlines():
-        kind, _, rest = line.partition(" ")
-        if kind == "START":
-            started.append(rest)
-        elif kind == "OK":
-            ok.add(rest)
-        elif kind == "BAD":
-            bad.append(rest)
-    return started, ok, bad
+    return run_child(CHILD, str(batch), str(nbatches), timeout=timeout, env=env)
 
 
 def case_count() -> int:
