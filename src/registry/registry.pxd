@@ -40,6 +40,7 @@ cdef class TypeRegistry:
     cdef list _free                   # free engine indices below len(_entries), reused LIFO
     cdef list _drop_stack             # entries whose count reached 0, drained at depth 1 only
     cdef Py_ssize_t _count            # registered types (len(reg))
+    cdef Py_ssize_t _fallbacks        # c_register_wasm calls handed to the Python path
 
     # The record of a registered type, or NULL if `index` is not registered. Lock-free, O(1);
     # the pointer stays valid for as long as the caller keeps the type registered.

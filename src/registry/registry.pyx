@@ -130,6 +130,7 @@ cdef class TypeRegistry:
         self._free = []
         self._drop_stack = []
         self._count = 0
+        self._fallbacks = 0
         self._depth = 0
 
     def __dealloc__(self):
@@ -400,6 +401,7 @@ cdef class TypeRegistry:
             self._enter()
             try:
                 if _decode_module(data, size, &mw, &ntypes) != 0:
+                    self._fallbacks += 1
                     return _register_wasm_values(self, data, size)
                 return self._register_words(mw.w, mw.n, ntypes, data, size)
             finally:
@@ -458,6 +460,7 @@ cdef class TypeRegistry:
             if fall_back:
                 for e in held:
                     self._decref(e)
+                self._fallbacks += 1
                 return _register_wasm_values(self, data, size)
             coll = TypeCollection.__new__(TypeCollection, _INTERNAL)
             coll._registry = self
@@ -668,6 +671,11 @@ cdef class TypeRegistry:
             for i in range(n):
                 hits += self.c_is_subtype(sub, sup + <uint32_t>(i & 0))
         return hits
+
+    def _wasm_fallbacks(self):
+        """Test aid: how many register_wasm / c_register_wasm calls the C path handed to the
+        Python path (bytes or groups it does not accept)."""
+        return self._fallbacks
 
     def _locked(self, fn):
         """Test aid: call ``fn()`` holding the registry lock, where a handle's finalizer may

@@ -45,23 +45,9 @@ def registry_chain() -> list[Any]:
 def registry_chain_wasm() -> bytes:
     """The binary of registry_types.wat: the bytes wat2wasm makes of it up to the custom
     "name" section it appends, i.e. a type section holding registry_chain() as one rec group."""
-    types = bytearray()
-    for i in range(REGISTRY_CHAIN):
-        sup = b"\x01" + bytes([i - 1]) if i else b"\x00"     # (sub $t_(i-1) ...) / (sub ...)
-        # sub (non-final), supertypes, struct with i + 1 immutable i32 fields
-        types += b"\x50" + sup + b"\x5f" + bytes([i + 1]) + b"\x7f\x00" * (i + 1)
-    group = b"\x4e" + bytes([REGISTRY_CHAIN]) + types                    # (rec ...)
-    section = b"\x01" + group                                           # one rec group
-    return b"\x00asm\x01\x00\x00\x00" + b"\x01" + _leb(len(section)) + section
+    from registry import encode_module
 
-
-def _leb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+    return encode_module(registry_chain())
 
 
 class Sampler:
