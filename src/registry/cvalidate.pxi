@@ -181,12 +181,16 @@ cdef bint _c_group_valid(TypeRegistry reg, const uint32_t* w, const Py_ssize_t* 
     cdef const TypeInfo* rec
     cdef _Entry e
     cdef bint ok = True
+    cdef uint32_t depth_small[SMALL_GROUP + 1]
+    cdef uint32_t* depth_own = NULL
     g.chunks = reg._chunks
     g.w = w
     g.offs = offs
-    g.depth = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
-    if g.depth == NULL:
-        raise MemoryError()
+    g.depth = depth_small
+    if n > SMALL_GROUP:
+        g.depth = depth_own = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
+        if g.depth == NULL:
+            raise MemoryError()
     try:
         for j in range(n):
             head = w[offs[j]]
@@ -247,6 +251,6 @@ cdef bint _c_group_valid(TypeRegistry reg, const uint32_t* w, const Py_ssize_t* 
                 return False
         return True
     finally:
-        free(g.depth)
+        free(depth_own)
         free(rel)
         free(soffs)

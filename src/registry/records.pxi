@@ -187,28 +187,47 @@ cdef bytes _trampoline_words(TypeRegistry reg, const uint32_t* w, Py_ssize_t at,
         free(b.w)
 
 
-cdef _Entry _entry_from_words(TypeRegistry reg, bytes key):
+cdef _Entry _entry_from_words(TypeRegistry reg, bytes key, const Py_ssize_t* offs_in,
+                              const WordBuf* refs_in):
     """Register the validated group `key` (a hash-consing miss): a new entry holding one
-    registration. On failure nothing stays allocated or counted."""
+    registration. `offs_in` and `refs_in` are the group's _scan_group results, or NULL to
+    have them computed here. On failure nothing stays allocated or counted."""
     cdef const uint32_t* w = <const uint32_t*>PyBytes_AS_STRING(key)
     cdef Py_ssize_t nw = PyBytes_GET_SIZE(key) // 4, j, k
     cdef uint32_t n = w[0] if nw else 0
-    cdef Py_ssize_t* offs = <Py_ssize_t*>malloc((n + 1) * sizeof(Py_ssize_t))
-    cdef uint32_t* kinds = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
-    cdef TypeInfo** recs = <TypeInfo**>calloc(n + 1, sizeof(TypeInfo*))
+    cdef Py_ssize_t offs_small[SMALL_GROUP + 1]
+    cdef uint32_t kinds_small[SMALL_GROUP + 1]
+    cdef TypeInfo* recs_small[SMALL_GROUP + 1]
+    cdef Py_ssize_t* offs = offs_small
+    cdef Py_ssize_t* offs_own = NULL
+    cdef uint32_t* kinds = kinds_small
+    cdef TypeInfo** recs = recs_small
+    cdef bint small = n <= SMALL_GROUP
     cdef WordBuf refs
+    cdef const WordBuf* rp = refs_in
     cdef list indices = []
-    cdef list tramps = []
+    cdef list tramps = None
     cdef tuple itup
     cdef _Entry e, t
     cdef uint32_t h
     refs.w = NULL
     refs.n = refs.cap = 0
+    if not small:
+        kinds = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
+        recs = <TypeInfo**>malloc((n + 1) * sizeof(TypeInfo*))
+        if offs_in == NULL:
+            offs = offs_own = <Py_ssize_t*>malloc((n + 1) * sizeof(Py_ssize_t))
     try:
         if offs == NULL or kinds == NULL or recs == NULL:
             raise MemoryError()
-        if _scan_group(w, nw, offs, &refs) != nw:
-            raise RegistryError("a rec group's words are inconsistent")
+        for j in range(n):
+            recs[j] = NULL
+        if offs_in != NULL:
+            offs = <Py_ssize_t*>offs_in
+        else:
+            rp = &refs
+            if _scan_group(w, nw, offs, &refs) != nw:
+                raise RegistryError("a rec group's words are inconsistent")
         try:
             for j in range(n):
                 if reg._free:
@@ -232,15 +251,17 @@ cdef _Entry _entry_from_words(TypeRegistry reg, bytes key):
                     else:
                         t = reg._wmap.get(tkey)
                         if t is None:
-                            t = _entry_from_words(reg, tkey)
+                            t = _entry_from_words(reg, tkey, NULL, NULL)
                         else:
                             t.registrations += 1
+                        if tramps is None:
+                            tramps = []
                         tramps.append(t)
                         recs[j].trampoline = t.indices[0]
         except BaseException:
             for j in range(n):
                 free(recs[j])
-            for t in tramps:
+            for t in tramps or ():
                 reg._decref(t)
             reg._free.extend(reversed(indices))
             raise
@@ -250,15 +271,20 @@ cdef _Entry _entry_from_words(TypeRegistry reg, bytes key):
         e.words = key
         e.indices = itup
         e.registrations = 1
-        e.trampolines = tramps
-        e.out = []
+        e.trampolines = () if tramps is None else tuple(tramps)
+        out = None
         for j in range(n):
             if w[offs[j]] & HEAD_SUPER and w[offs[j] + 1] < MAX_TYPES:
-                e.out.append(reg._entries[w[offs[j] + 1]])
-        for k in range(refs.n):
-            h = w[refs.w[k]]
+                if out is None:
+                    out = []
+                out.append(reg._entries[w[offs[j] + 1]])
+        for k in range(rp.n):
+            h = w[rp.w[k]]
             if h < MAX_TYPES:
-                e.out.append(reg._entries[h])
+                if out is None:
+                    out = []
+                out.append(reg._entries[h])
+        e.out = () if out is None else tuple(out)
         for t in e.out:
             t.registrations += 1
         for j in range(n):
@@ -268,7 +294,8 @@ cdef _Entry _entry_from_words(TypeRegistry reg, bytes key):
         reg._count += n
         return e
     finally:
-        free(offs)
-        free(kinds)
-        free(recs)
+        if not small:
+            free(offs_own)
+            free(kinds)
+            free(recs)
         free(refs.w)

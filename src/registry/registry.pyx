@@ -80,8 +80,8 @@ cdef class _Entry:
     cdef tuple indices               # engine index of each type of the group
     cdef Py_ssize_t registrations    # handles, collections and groups holding this one
     cdef bint unregistered           # set once, when the group leaves the registry
-    cdef list out                    # one entry per cross-group reference occurrence
-    cdef list trampolines            # trampoline groups this group holds a count on
+    cdef tuple out                   # one entry per cross-group reference occurrence
+    cdef tuple trampolines           # trampoline groups this group holds a count on
 
 
 cdef inline uint32_t _align_up(uint32_t x, uint32_t a) noexcept nogil:
@@ -262,7 +262,7 @@ cdef class TypeRegistry:
         e = self._wmap.get(words)
         if e is None:
             _validate_group(self, (<RecGroup>key).types, start, (<RecGroup>orig).types)
-            e = _entry_from_words(self, words)
+            e = _entry_from_words(self, words, NULL, NULL)
         else:
             e.registrations += 1          # registered from .wasm bytes (or as a trampoline)
         e.key = key
@@ -415,8 +415,12 @@ cdef class TypeRegistry:
         """Register the decoded module `w` (module form); holds the lock."""
         cdef uint32_t ngroups = w[0], n
         cdef Py_ssize_t p = 1, start = 0, length, j
-        cdef uint32_t* mod2eng = <uint32_t*>malloc((ntypes + 1) * sizeof(uint32_t))
+        cdef uint32_t mod2eng_small[SMALL_GROUP]
+        cdef Py_ssize_t offs_small[SMALL_GROUP + 1]
+        cdef uint32_t* mod2eng = mod2eng_small
+        cdef uint32_t* mod2eng_own = NULL
         cdef Py_ssize_t* offs = NULL
+        cdef Py_ssize_t* offs_own = NULL
         cdef WordBuf cw, refs
         cdef list held = []
         cdef _Entry e = None
@@ -425,15 +429,20 @@ cdef class TypeRegistry:
         cw.w = refs.w = NULL
         cw.n = cw.cap = refs.n = refs.cap = 0
         try:
-            if mod2eng == NULL:
-                raise MemoryError()
+            if ntypes > SMALL_GROUP:
+                mod2eng = mod2eng_own = <uint32_t*>malloc(ntypes * sizeof(uint32_t))
+                if mod2eng == NULL:
+                    raise MemoryError()
             try:
                 for _ in range(ngroups):
                     n = w[p]
-                    free(offs)
-                    offs = <Py_ssize_t*>malloc((n + 1) * sizeof(Py_ssize_t))
-                    if offs == NULL:
-                        raise MemoryError()
+                    if n <= SMALL_GROUP:
+                        offs = offs_small
+                    else:
+                        free(offs_own)
+                        offs = offs_own = <Py_ssize_t*>malloc((n + 1) * sizeof(Py_ssize_t))
+                        if offs == NULL:
+                            raise MemoryError()
                     refs.n = 0
                     length = _canonical_words(w + p, nw - p, start, mod2eng, &cw, offs, &refs)
                     if length < 0:
@@ -447,7 +456,7 @@ cdef class TypeRegistry:
                         fall_back = True
                         break
                     else:
-                        e = _entry_from_words(self, key)
+                        e = _entry_from_words(self, key, offs, &refs)
                     held.append(e)
                     for j in range(n):
                         mod2eng[start + j] = e.indices[j]
@@ -471,8 +480,8 @@ cdef class TypeRegistry:
                 coll._indices = tuple([mod2eng[j] for j in range(start)])
             return coll
         finally:
-            free(mod2eng)
-            free(offs)
+            free(mod2eng_own)
+            free(offs_own)
             free(cw.w)
             free(refs.w)
 

@@ -262,6 +262,9 @@ cdef int _decode_module(const uint8_t* data, Py_ssize_t size, WordBuf* out,
             body.d = data
             body.pos = r.pos
             body.end = r.pos + length
+            # A byte of the section makes at most two words: one allocation for them all.
+            if _wb_reserve(out, 2 * <Py_ssize_t>length + 2) != 0:
+                return -1
             if _rd_type_section(&body, out, ntypes) != 0:
                 return -1
         r.pos += length

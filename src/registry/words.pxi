@@ -29,6 +29,8 @@ cdef enum:
     ITEM_CODE = 0xF
     ITEM_MUTABLE = 0x10
     ITEM_NULLABLE = 0x20
+    # Scratch arrays for groups (and modules) up to this many types live on the C stack.
+    SMALL_GROUP = 32
 
 
 # A growable word array; `w` is malloc'd (NULL until the first push) and owned by its user.
@@ -38,17 +40,23 @@ cdef struct WordBuf:
     Py_ssize_t cap
 
 
-cdef int _wb_push(WordBuf* b, uint32_t x) noexcept nogil:
-    """Append one word; -1 when out of memory (the buffer is left as it was)."""
-    cdef Py_ssize_t cap
+cdef int _wb_reserve(WordBuf* b, Py_ssize_t cap) noexcept nogil:
+    """Make room for `cap` words in all; -1 when out of memory (the buffer is unchanged)."""
     cdef uint32_t* grown
-    if b.n == b.cap:
-        cap = 64 if b.cap == 0 else 2 * b.cap
-        grown = <uint32_t*>realloc(b.w, cap * sizeof(uint32_t))
-        if grown == NULL:
-            return -1
-        b.w = grown
-        b.cap = cap
+    if cap <= b.cap:
+        return 0
+    grown = <uint32_t*>realloc(b.w, cap * sizeof(uint32_t))
+    if grown == NULL:
+        return -1
+    b.w = grown
+    b.cap = cap
+    return 0
+
+
+cdef inline int _wb_push(WordBuf* b, uint32_t x) noexcept nogil:
+    """Append one word; -1 when out of memory (the buffer is left as it was)."""
+    if b.n == b.cap and _wb_reserve(b, 64 if b.cap == 0 else 2 * b.cap) != 0:
+        return -1
     b.w[b.n] = x
     b.n += 1
     return 0
