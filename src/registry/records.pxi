@@ -97,8 +97,14 @@ cdef TypeInfo* _words_record(TypeRegistry reg, const uint32_t* w, Py_ssize_t at,
             align = DRC_HEADER_ALIGN
             ngc = 0
             for k in range(nf):
-                _fill_item(reg, &fields[k], w, p, kinds, indices)
-                p += 2 if fields[k].storage == STORAGE_REF else 1
+                if w[p] & ITEM_CODE == STORAGE_REF:
+                    _fill_item(reg, &fields[k], w, p, kinds, indices)
+                    p += 2
+                else:                   # numeric storage: no heap type to look at
+                    fields[k].storage = w[p] & ITEM_CODE
+                    fields[k].size = _code_size(fields[k].storage)
+                    fields[k].mutable = (w[p] & ITEM_MUTABLE) != 0
+                    p += 1
                 fsize = fields[k].size
                 offset = (size + fsize - 1) & ~(fsize - 1)
                 if fsize > align:

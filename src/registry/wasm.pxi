@@ -21,7 +21,16 @@ cdef inline int _rd_byte(_Reader* r, uint32_t* out) noexcept nogil:
     return 0
 
 
-cdef int _rd_u32(_Reader* r, uint32_t* out) noexcept nogil:
+cdef inline int _rd_u32(_Reader* r, uint32_t* out) noexcept nogil:
+    # Most counts and indices take one byte.
+    if r.pos < r.end and r.d[r.pos] < 0x80:
+        out[0] = r.d[r.pos]
+        r.pos += 1
+        return 0
+    return _rd_u32_long(r, out)
+
+
+cdef int _rd_u32_long(_Reader* r, uint32_t* out) noexcept nogil:
     cdef uint32_t result = 0, b
     cdef int i, shift = 0
     for i in range(5):
@@ -59,7 +68,7 @@ cdef int _rd_s33(_Reader* r, int64_t* out) noexcept nogil:
     return -1
 
 
-cdef int _rd_count(_Reader* r, uint32_t* out) noexcept nogil:
+cdef inline int _rd_count(_Reader* r, uint32_t* out) noexcept nogil:
     """A vector length: each item takes at least a byte, so it cannot exceed what is left."""
     if _rd_u32(r, out) != 0 or out[0] > r.end - r.pos:
         return -1
@@ -116,7 +125,7 @@ cdef int _rd_heap(_Reader* r, uint32_t* out) noexcept nogil:
     return 0
 
 
-cdef int _rd_item(_Reader* r, WordBuf* b, bint storage) noexcept nogil:
+cdef inline int _rd_item(_Reader* r, WordBuf* b, bint storage) noexcept nogil:
     """One value type (a field's storage when `storage`: packed types allowed)."""
     cdef uint32_t byte, heap, code = 0
     if _rd_byte(r, &byte) != 0:
@@ -283,13 +292,11 @@ cdef int _canonical_words(const uint32_t* w, Py_ssize_t end, Py_ssize_t start,
     a reference past the group), which the Python path then reports."""
     cdef Py_ssize_t length = _scan_group(w, end, offs, refs), j, k
     cdef uint32_t n, h
-    if length < 0:
+    if length < 0 or _wb_reserve(out, length) != 0:
         return -1
     n = w[0]
-    out.n = 0
-    for k in range(length):
-        if _wb_push(out, w[k]) != 0:
-            return -1
+    memcpy(out.w, w, length * sizeof(uint32_t))
+    out.n = length
     for j in range(n):
         if w[offs[j]] & HEAD_SUPER:
             h = w[offs[j] + 1]
