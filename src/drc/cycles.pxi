@@ -11,10 +11,12 @@
 #      handle, by a count owned from C, or by its OASR entry (after the sweep, exactly the
 #      entries the precise roots keep). Those objects are the roots; no root source is asked.
 #   3. Mark everything the roots reach (an explicit stack; each object is pushed once).
-#   4. What is left is garbage only garbage points at. Drop the counts its slots hold on
-#      marked objects (never their last one: a marked object is held from outside or by a
-#      marked slot), free every garbage block in one batch, then release the payloads of
-#      garbage externrefs, once each, with the heap consistent again.
+#   4. What is left is garbage only garbage points at. Reserve room for all of it in the
+#      free batch and the payload queue (without memory, stop here: nothing is written
+#      yet), drop the counts its slots hold on marked objects (never their last one: a
+#      marked object is held from outside or by a marked slot), free every garbage block in
+#      one batch, then release the payloads of garbage externrefs, once each, with the heap
+#      consistent again.
 # Headers are only read until step 4 and the side arrays are freed when the pass ends, so
 # nothing on the reference-counting fast paths (dec, store_ref, move_ref, new_struct) knows
 # that the pass exists. Edges are exactly the slots the cascade decrements (TypeInfo's
@@ -52,6 +54,7 @@ cdef struct CyclePass:
     uint32_t* stack                 # the mark stack, then the garbage list
     size_t n                        # live objects
     size_t stack_n
+    size_t nextern                  # garbage externrefs (payloads to release)
 
 
 cdef inline size_t object_index(const CyclePass* cp, size_t g) noexcept nogil:
@@ -173,13 +176,12 @@ cdef int zeal_check_outside_counts(Heap h, CyclePass* cp) except -1 nogil:
 
 
 cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
-    """Steps 1-3 (count, roots, mark) and the first half of 4: on return cp.stack holds the
-    garbage, whose slot counts on survivors are already given up, and the payload ids of
-    garbage externrefs wait in h.release_ids. Only step 4 writes to the heap."""
+    """Steps 1-3 (count, roots, mark), then the garbage list: on return cp.stack holds the
+    garbage in address order and cp.nextern how many of it are externrefs. Reads the heap
+    only."""
     cdef size_t words = (h.fl.end + 63) >> 6
     cdef size_t w, g, i, ngarbage
     cdef uint64_t bits
-    cdef gcref_t r
     cdef ObjectHeader* hdr
     # 1. Count the heap slots that point at each object.
     for w in range(words):
@@ -211,8 +213,9 @@ cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
                         cp.stack_n -= 1
                         visit_children(h, cp, cp.stack[cp.stack_n], CYCLE_MARK)
             i += 1
-    # 4a. The garbage, in address order; its counts on survivors; payloads to release.
+    # The garbage, in address order.
     ngarbage = 0
+    cp.nextern = 0
     i = 0
     for w in range(words):
         bits = cp.bits[w]
@@ -222,9 +225,29 @@ cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
             if cp.scratch[i] != CYCLE_MARKED:
                 cp.stack[ngarbage] = <gcref_t>(g << GRANULE_SHIFT)
                 ngarbage += 1
+                hdr = <ObjectHeader*>(h.base + (g << GRANULE_SHIFT))
+                if (hdr.kind_bits & KIND_MASK) == KIND_EXTERN:
+                    cp.nextern += 1
             i += 1
     cp.stack_n = ngarbage
-    for i in range(ngarbage):
+    return 0
+
+
+cdef bint cycle_reserve(Heap h, CyclePass* cp) noexcept nogil:
+    """Room in the free batch and the payload queue for all of the garbage, so that step 4,
+    once it has given back a first count, cannot stop halfway for want of memory (survivors
+    would be left short of counts the garbage still holds). False if there is none."""
+    return (try_grow_buffer(h, &h.to_free, &h.free_cap, h.free_n + 2 * cp.stack_n)
+            and try_grow_buffer(h, &h.release_ids, &h.cap_release, h.n_release + cp.nextern))
+
+
+cdef int cycle_drop_garbage_counts(Heap h, CyclePass* cp) except -1 nogil:
+    """Step 4a: give back the garbage's slot counts on survivors and queue the payload ids
+    of garbage externrefs (room reserved by cycle_reserve)."""
+    cdef size_t i
+    cdef gcref_t r
+    cdef ObjectHeader* hdr
+    for i in range(cp.stack_n):
         r = cp.stack[i]
         hdr = hdr_of(h, r)
         if GC_ZEAL and (hdr.kind_bits & IN_OASR_BIT):
@@ -232,8 +255,6 @@ cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
                 raise HeapCorruptionError(f"offset {r}: cycle pass: an OASR entry is garbage")
         visit_children(h, cp, r, CYCLE_DROP)
         if (hdr.kind_bits & KIND_MASK) == KIND_EXTERN:
-            if h.n_release == h.cap_release:
-                grow_buffer(&h.release_ids, &h.cap_release, h.n_release + 1)
             h.release_ids[h.n_release] = (<ExternRefObject*>hdr).host_data_id
             h.n_release += 1
     return 0
@@ -242,8 +263,9 @@ cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
 cdef int cycle_pass(Heap h, bint required) except -1 nogil:
     """Free every object that nothing outside the heap reaches (garbage cycles and what only
     they keep alive); the counters say how many. The caller has checked that no
-    cascade, sweep or other pass is under way. Without memory for the side arrays an
-    optional pass (`required` false) does nothing; a required one raises MemoryError."""
+    cascade, sweep or other pass is under way. Without memory for the side arrays or for
+    the buffers that freeing the garbage fills, an optional pass (`required` false) does
+    nothing; a required one raises MemoryError. Either way the heap is left as it was."""
     cdef CyclePass cp
     cdef double started = monotonic_now(), now
     cdef uint64_t objects_before = h.objects_freed, bytes_before = h.bytes_freed
@@ -275,6 +297,16 @@ cdef int cycle_pass(Heap h, bint required) except -1 nogil:
             return 0
         try:
             cycle_walk(h, &cp)
+            if not cycle_reserve(h, &cp):
+                # Nothing has been written yet: the heap is as it was.
+                with gil:
+                    if required:
+                        raise MemoryError(f"cycle pass: no memory to free {cp.stack_n} "
+                                          "garbage objects")
+                    _log.warning("drc: skipping the cycle pass: no memory to free its "
+                                 "garbage")
+                return 0
+            cycle_drop_garbage_counts(h, &cp)
             # 4b. Free the garbage in one batch (zeal poisons each block).
             if cp.stack_n:
                 h.in_cascade = True
