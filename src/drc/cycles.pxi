@@ -41,17 +41,20 @@ cdef extern from *:
 
 
 cdef enum:
-    CYCLE_MARKED = 0xFFFFFFFF       # scratch value of a reached object (slot counts < 2**30)
+    # Set in a reached object's scratch word, above its slot count (slot counts < 2**30).
+    CYCLE_MARKED = 0x80000000
     CYCLE_COUNT = 0                 # visit_children modes
     CYCLE_MARK = 1
-    CYCLE_DROP = 2
+    CYCLE_CHECK = 2                 # zeal: tally the garbage's slots on each survivor
+    CYCLE_DROP = 3
 
 
 cdef struct CyclePass:
     const uint64_t* bits            # the object-start bitmap
     uint32_t* rank                  # per 64-granule word: live objects before it
-    uint32_t* scratch               # per object: heap slots pointing at it, or CYCLE_MARKED
+    uint32_t* scratch               # per object: heap slots pointing at it | CYCLE_MARKED
     uint32_t* stack                 # the mark stack, then the garbage list
+    uint32_t* zeal_drops            # zeal, per object: garbage slots pointing at it
     size_t n                        # live objects
     size_t stack_n
     size_t nextern                  # garbage externrefs (payloads to release)
@@ -77,19 +80,22 @@ cdef inline int visit_child(Heap h, CyclePass* cp, gcref_t x, gcref_t c,
             return 0                # the deliberately broken pass of the zeal test
         cp.scratch[j] += 1
     elif mode == CYCLE_MARK:
-        if cp.scratch[j] != CYCLE_MARKED:
-            cp.scratch[j] = CYCLE_MARKED
+        if not (cp.scratch[j] & CYCLE_MARKED):
+            cp.scratch[j] |= CYCLE_MARKED
             cp.stack[cp.stack_n] = c
             cp.stack_n += 1
-    elif cp.scratch[j] == CYCLE_MARKED:
-        # A garbage slot's count on a survivor. Never its last: the survivor is held from
-        # outside the heap or by a marked slot.
+    elif cp.scratch[j] & CYCLE_MARKED:
         ch = hdr_of(h, c)
-        if GC_ZEAL and ch.ref_count < 2:
-            with gil:
-                raise HeapCorruptionError(f"offset {c}: cycle pass: a reachable object would "
-                                          "lose its last count to garbage")
-        ch.ref_count -= 1
+        if mode == CYCLE_DROP:
+            # A garbage slot's count on a survivor. Never its last: the survivor is held from
+            # outside the heap or by a marked slot (zeal has checked it: CYCLE_CHECK).
+            ch.ref_count -= 1
+        else:
+            cp.zeal_drops[j] += 1
+            if cp.zeal_drops[j] >= ch.ref_count:
+                with gil:
+                    raise HeapCorruptionError(f"offset {c}: cycle pass: a reachable object "
+                                              "would lose its last count to garbage")
     return 0
 
 
@@ -140,6 +146,10 @@ cdef bint cycle_pass_setup(Heap h, CyclePass* cp) noexcept nogil:
     cp.scratch = <uint32_t*>calloc(n + 1, sizeof(uint32_t))
     cp.stack = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
     cp.stack_n = 0
+    if GC_ZEAL:
+        cp.zeal_drops = <uint32_t*>calloc(n + 1, sizeof(uint32_t))
+        if cp.zeal_drops == NULL:
+            return False
     return cp.scratch != NULL and cp.stack != NULL
 
 
@@ -147,7 +157,8 @@ cdef void cycle_pass_teardown(CyclePass* cp) noexcept nogil:
     c_free(cp.rank)
     c_free(cp.scratch)
     c_free(cp.stack)
-    cp.rank = cp.scratch = cp.stack = NULL
+    c_free(cp.zeal_drops)
+    cp.rank = cp.scratch = cp.stack = cp.zeal_drops = NULL
 
 
 cdef int zeal_check_outside_counts(Heap h, CyclePass* cp) except -1 nogil:
@@ -199,20 +210,23 @@ cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
         while bits:
             g = (w << 6) + drc_ctz64(bits)
             bits &= bits - 1
-            if cp.scratch[i] != CYCLE_MARKED:
+            if not (cp.scratch[i] & CYCLE_MARKED):
                 hdr = <ObjectHeader*>(h.base + (g << GRANULE_SHIFT))
                 if GC_ZEAL and hdr.ref_count == 0:
                     with gil:
                         raise HeapCorruptionError(f"offset {g << GRANULE_SHIFT}: cycle pass: "
                                                   "live object with ref_count 0")
                 if hdr.ref_count != cp.scratch[i]:
-                    cp.scratch[i] = CYCLE_MARKED
+                    cp.scratch[i] |= CYCLE_MARKED
                     cp.stack[0] = <gcref_t>(g << GRANULE_SHIFT)
                     cp.stack_n = 1
                     while cp.stack_n:
                         cp.stack_n -= 1
                         visit_children(h, cp, cp.stack[cp.stack_n], CYCLE_MARK)
             i += 1
+    if GC_ZEAL and h.zeal_flip_mark and h.is_object(h.zeal_flip_mark):
+        # The deliberately broken mark step of the zeal tests.
+        cp.scratch[object_index(cp, h.zeal_flip_mark >> GRANULE_SHIFT)] ^= CYCLE_MARKED
     # The garbage, in address order.
     ngarbage = 0
     cp.nextern = 0
@@ -222,7 +236,7 @@ cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
         while bits:
             g = (w << 6) + drc_ctz64(bits)
             bits &= bits - 1
-            if cp.scratch[i] != CYCLE_MARKED:
+            if not (cp.scratch[i] & CYCLE_MARKED):
                 cp.stack[ngarbage] = <gcref_t>(g << GRANULE_SHIFT)
                 ngarbage += 1
                 hdr = <ObjectHeader*>(h.base + (g << GRANULE_SHIFT))
@@ -230,6 +244,32 @@ cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
                     cp.nextern += 1
             i += 1
     cp.stack_n = ngarbage
+    return 0
+
+
+cdef int zeal_check_garbage(Heap h, CyclePass* cp) except -1 nogil:
+    """Zeal, before anything is written: the mark step's verdict agrees with the counts.
+    Nothing outside the heap holds a garbage object (not a handle, a C-level count or an
+    OASR entry), and no survivor holds only counts of garbage slots, which step 4a would
+    all give back. zeal_check_outside_counts has checked the counts themselves, so only a
+    broken mark step trips these (the _zeal_flip_cycle_mark hook is one)."""
+    cdef size_t i, j
+    cdef gcref_t r
+    cdef ObjectHeader* hdr
+    for i in range(cp.stack_n):
+        r = cp.stack[i]
+        hdr = hdr_of(h, r)
+        j = object_index(cp, r >> GRANULE_SHIFT)
+        if hdr.ref_count != cp.scratch[j]:
+            with gil:
+                if hdr.kind_bits & IN_OASR_BIT:
+                    raise HeapCorruptionError(f"offset {r}: cycle pass: an OASR entry is "
+                                              "garbage")
+                raise HeapCorruptionError(
+                    f"offset {r}: cycle pass: garbage is held from outside the heap "
+                    f"(ref_count {hdr.ref_count}, {cp.scratch[j]} heap slots)")
+    for i in range(cp.stack_n):
+        visit_children(h, cp, cp.stack[i], CYCLE_CHECK)
     return 0
 
 
@@ -250,9 +290,6 @@ cdef int cycle_drop_garbage_counts(Heap h, CyclePass* cp) except -1 nogil:
     for i in range(cp.stack_n):
         r = cp.stack[i]
         hdr = hdr_of(h, r)
-        if GC_ZEAL and (hdr.kind_bits & IN_OASR_BIT):
-            with gil:
-                raise HeapCorruptionError(f"offset {r}: cycle pass: an OASR entry is garbage")
         visit_children(h, cp, r, CYCLE_DROP)
         if (hdr.kind_bits & KIND_MASK) == KIND_EXTERN:
             h.release_ids[h.n_release] = (<ExternRefObject*>hdr).host_data_id
@@ -297,6 +334,8 @@ cdef int cycle_pass(Heap h, bint required) except -1 nogil:
             return 0
         try:
             cycle_walk(h, &cp)
+            if GC_ZEAL:
+                zeal_check_garbage(h, &cp)
             if not cycle_reserve(h, &cp):
                 # Nothing has been written yet: the heap is as it was.
                 with gil:

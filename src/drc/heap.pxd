@@ -201,6 +201,7 @@ cdef class Heap:
     # Zeal test hook (_zeal_fail_buffer_growth): 0 off; otherwise the work-buffer growths
     # left until one fails, counting the failing one.
     cdef uint64_t zeal_growths_left
+    cdef uint32_t zeal_flip_mark        # zeal test hook: the pass reverses its mark on this
 
     # Memory. grow_for grows by the policy's step to fit `need` more bytes: 1 if it grew,
     # 0 if the reservation cannot fit them (nothing changed).

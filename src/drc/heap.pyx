@@ -2128,6 +2128,17 @@ cdef class Heap:
         self.zeal_skip_subtract = 0 if ref is None else self.object_arg(
             ref, 0, "_zeal_skip_cycle_subtraction")
 
+    def _zeal_flip_cycle_mark(self, ref):
+        """Zeal builds, tests only: break the cycle pass's mark step on purpose. Its
+        verdict on `ref` is reversed (reached taken for garbage, garbage for reached; None:
+        the pass is whole again), so zeal's checks of the garbage must catch it before
+        anything is written."""
+        self.check_open()
+        if not GC_ZEAL:
+            raise RuntimeError("the broken-pass hook needs the gc_zeal build")
+        self.zeal_flip_mark = 0 if ref is None else self.object_arg(
+            ref, 0, "_zeal_flip_cycle_mark")
+
     def _zeal_fail_buffer_growth(self, after):
         """Zeal builds, tests only: make the heap's work buffers (the cascade's, the free
         batch, the payload queue) fail to grow as if out of memory: after `after` more

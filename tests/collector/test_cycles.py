@@ -463,10 +463,64 @@ def test_zeal_catches_a_count_nobody_holds(heap, node):
     assert heap.collect(stack_roots=[]).cycles_freed == 2
 
 
+@pytest.mark.zeal
+def test_zeal_catches_a_mark_step_that_keeps_garbage(heap, node):
+    # A broken mark step takes a cycle member for reached: the other member's slot holds its
+    # only count, which the pass would give back and leave a "survivor" with none.
+    a = heap.struct_new(node, [None, None])
+    b = heap.struct_new(node, [a, None])
+    heap.struct_set(a, 0, b)
+    raw = a.raw
+    heap._zeal_flip_cycle_mark(a)
+    del a, b
+    with pytest.raises(HeapCorruptionError,
+                       match=f"offset {raw}: cycle pass: a reachable object would lose its "
+                             "last count to garbage"):
+        heap.collect(stack_roots=[])
+    assert live(heap) == 2                           # caught before anything was written
+    heap._zeal_flip_cycle_mark(None)
+    heap.verify()
+    assert heap.collect(stack_roots=[]).cycles_freed == 2
+
+
+@pytest.mark.zeal
+def test_zeal_catches_a_mark_step_that_drops_an_oasr_entry(heap, node):
+    a = heap.struct_new(node, [None, None])
+    heap.struct_set(a, 1, heap.struct_new(node, [None, None]))    # held by a only
+    raw = heap.expose(a)
+    heap._zeal_flip_cycle_mark(a)
+    del a
+    with pytest.raises(HeapCorruptionError, match=f"offset {raw}: cycle pass: an OASR entry "
+                                                  "is garbage"):
+        heap.collect(stack_roots=[raw])
+    assert live(heap) == 2
+    heap._zeal_flip_cycle_mark(None)
+    heap.verify()
+    assert heap.collect(stack_roots=[raw]).cycles_freed == 0
+    assert heap.collect(stack_roots=[]).objects_freed == 2
+
+
+@pytest.mark.zeal
+def test_zeal_catches_a_mark_step_that_drops_a_handle(heap, node):
+    a = heap.struct_new(node, [None, None])
+    heap.struct_set(a, 1, heap.struct_new(node, [None, None]))
+    heap._zeal_flip_cycle_mark(a)
+    with pytest.raises(HeapCorruptionError, match=f"offset {a.raw}: cycle pass: garbage is "
+                                                  r"held from outside the heap \(ref_count 1, "
+                                                  "0 heap slots"):
+        heap.collect(stack_roots=[])
+    assert live(heap) == 2 and heap.ref_count(a) == 1
+    heap._zeal_flip_cycle_mark(None)
+    heap.verify()
+    assert heap.collect(stack_roots=[]).cycles_freed == 0
+
+
 @pytest.mark.release
 def test_the_broken_pass_hook_needs_the_zeal_build(heap, node):
     with pytest.raises(RuntimeError, match="gc_zeal"):
         heap._zeal_skip_cycle_subtraction(None)
+    with pytest.raises(RuntimeError, match="gc_zeal"):
+        heap._zeal_flip_cycle_mark(None)
     with pytest.raises(RuntimeError, match="gc_zeal"):
         heap._zeal_fail_buffer_growth(0)
 
