@@ -290,8 +290,10 @@ cdef class Heap:
     # array_init_bytes: its elements are numeric or v128 and `src` holds n * element-size
     # bytes, little-endian, packed i8/i16 taking 1/2 bytes each; array_init_refs: its
     # elements are refs and `src` holds n raw values of the element type (GC refs, or funcref
-    # ids for func-typed elements). GC refs go through the write barrier; the caller keeps
-    # its counts on them. Zeal checks all of it (IndexError / InvalidRefError / TypeError).
+    # ids for func-typed elements). GC refs go through store_ref's barrier: the caller keeps
+    # its counts on them, and an old element that dies waits on a pending list when it is a
+    # small struct or array ("Pending frees"). Zeal checks all of it (IndexError /
+    # InvalidRefError / TypeError).
     cdef int array_init_bytes(self, gcref_t arr, uint32_t dst, const uint8_t* src,
                               uint32_t n) except -1 nogil
     cdef int array_init_refs(self, gcref_t arr, uint32_t dst, const uint32_t* src,
