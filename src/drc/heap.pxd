@@ -198,6 +198,10 @@ cdef class Heap:
     # providers, funcref targets' finalizers): close() is refused while it is nonzero, since
     # the operation that called out goes on using the memory when the callback returns.
     cdef uint32_t callbacks
+    # Zeal test hook (_zeal_fail_buffer_growth): 0 off; otherwise the work-buffer growths
+    # left until one fails, counting the failing one.
+    cdef uint64_t zeal_growths_left
+    cdef uint32_t zeal_flip_mark        # zeal test hook: the pass reverses its mark on this
 
     # Memory. grow_for grows by the policy's step to fit `need` more bytes: 1 if it grew,
     # 0 if the reservation cannot fit them (nothing changed).
@@ -286,8 +290,10 @@ cdef class Heap:
     # array_init_bytes: its elements are numeric or v128 and `src` holds n * element-size
     # bytes, little-endian, packed i8/i16 taking 1/2 bytes each; array_init_refs: its
     # elements are refs and `src` holds n raw values of the element type (GC refs, or funcref
-    # ids for func-typed elements). GC refs go through the write barrier; the caller keeps
-    # its counts on them. Zeal checks all of it (IndexError / InvalidRefError / TypeError).
+    # ids for func-typed elements). GC refs go through store_ref's barrier: the caller keeps
+    # its counts on them, and an old element that dies waits on a pending list when it is a
+    # small struct or array ("Pending frees"). Zeal checks all of it (IndexError /
+    # InvalidRefError / TypeError).
     cdef int array_init_bytes(self, gcref_t arr, uint32_t dst, const uint8_t* src,
                               uint32_t n) except -1 nogil
     cdef int array_init_refs(self, gcref_t arr, uint32_t dst, const uint32_t* src,
