@@ -71,7 +71,7 @@ def both(ra: TypeRegistry, rb: TypeRegistry, wasm: bytes):
     return ca, cb
 
 
-# ---- equivalence -----------------------------------------------------------------------------
+# ---- equivalence ------------------------------------------------------------------------------
 
 @settings(max_examples=150, deadline=None)
 @given(st.lists(modules(), min_size=1, max_size=3), st.randoms())
@@ -232,7 +232,7 @@ def test_get_and_handles_build_values_from_the_stored_group():
     assert len(reg) == 0
 
 
-# ---- counts and removal -------------------------------------------------------------------------
+# ---- counts and removal -----------------------------------------------------------------------
 
 def test_counts_and_cross_group_edges():
     reg = TypeRegistry()
@@ -273,7 +273,7 @@ def test_an_empty_module_and_a_module_without_types():
     assert reg._wasm_fallbacks() == 0
 
 
-# ---- bad input ------------------------------------------------------------------------------------
+# ---- bad input --------------------------------------------------------------------------------
 
 def test_argument_types():
     reg = TypeRegistry()
@@ -373,7 +373,7 @@ def test_arbitrary_bytes_after_a_header(tail):
     rb.verify()
 
 
-# ---- the encoder --------------------------------------------------------------------------------
+# ---- the encoder ------------------------------------------------------------------------------
 
 @settings(max_examples=100, deadline=None)
 @given(modules())
