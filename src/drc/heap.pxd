@@ -235,6 +235,11 @@ cdef class Heap:
     # of `size` bytes, then the payload releases that the field drops queued. Returns r.
     cdef gcref_t reuse_struct(self, gcref_t r, size_t g, uint32_t type_index,
                               uint32_t size) except 0 nogil
+    # reuse_same_struct's rare branches, out of line: release_while_reusing gives up the last
+    # count on a child that cannot wait (an externref or a big object) with payload releases
+    # held back; release_held_payloads runs them once the reused block is an object again.
+    cdef int release_while_reusing(self, gcref_t c) except -1 nogil
+    cdef int release_held_payloads(self) except -1 nogil
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
     cdef int zeal_check_free_list(self) except -1 nogil
@@ -455,6 +460,57 @@ cdef inline int reuse_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
     return 0
 
 
+cdef inline void zero_struct_fields(ObjectHeader* hdr, size_t g) noexcept nogil:
+    """Zero a struct block of g granules past its 24-byte header, with word stores up to the
+    block's end (it is the struct's): small structs never reach a memset call."""
+    (<uint64_t*>hdr)[3] = 0
+    if g > 2:
+        (<uint64_t*>hdr)[4] = 0
+        (<uint64_t*>hdr)[5] = 0
+        if g > 3:
+            memset(<char*>hdr + 48, 0, (g << GRANULE_SHIFT) - 48)
+
+
+cdef inline gcref_t reuse_same_struct(Heap h, gcref_t r, size_t g,
+                                      const TypeInfo* ti) except 0 nogil:
+    """new_struct's common reuse: the head r of h.pending[g] died as a struct of the very
+    type being allocated, so its header's type_index and object_size are already right. Its
+    fields give up their counts (a child at its last count waits on a pending list in turn),
+    then the block becomes a fresh, zeroed struct owned by the caller."""
+    cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
+    cdef ObjectHeader* ch
+    cdef const uint32_t* offsets = ti.gc_ref_offsets
+    cdef uint32_t i
+    cdef gcref_t c
+    cdef size_t cg
+    cdef bint held = False
+    h.pending[g] = hdr.next_oasr
+    h.objects_reused += 1
+    h.bytes_reused += g << GRANULE_SHIFT
+    for i in range(ti.n_gc_refs):
+        c = (<uint32_t*>(h.base + r + offsets[i]))[0]
+        if ref_is_object(c):
+            ch = <ObjectHeader*>(h.base + c)
+            if ch.ref_count > 1:
+                ch.ref_count -= 1
+            else:
+                cg = (ch.object_size + 15) >> GRANULE_SHIFT
+                if cg < PENDING_CLASSES and (ch.kind_bits & KIND_MASK) != KIND_EXTERN:
+                    ch.ref_count = 0
+                    ch.next_oasr = h.pending[cg]
+                    h.pending[cg] = c
+                else:
+                    h.release_while_reusing(c)
+                    held = True
+    hdr.kind_bits = KIND_STRUCT
+    hdr.ref_count = 1
+    hdr.next_oasr = 0
+    zero_struct_fields(hdr, g)
+    if held:
+        h.release_held_payloads()
+    return r
+
+
 cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
     """Allocate a zeroed struct of a type the heap already holds (Heap.use_type(), or any
     earlier allocation); other types, no block of its size pending and a full bump region, a
@@ -471,6 +527,8 @@ cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
             if g < PENDING_CLASSES:
                 r = h.pending[g]
             if r != 0:
+                if (<ObjectHeader*>(h.base + r)).type_index == type_index:
+                    return reuse_same_struct(h, r, g, ti)
                 return h.reuse_struct(r, g, type_index, ti.size)
             p = fl_bump(&h.fl, g)
             if p == 0:
@@ -484,14 +542,7 @@ cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
             hdr.ref_count = 1
             hdr.next_oasr = 0
             hdr.object_size = ti.size
-            # Zero the fields with word stores up to the block's end (it is ours); small
-            # structs never reach a memset call.
-            (<uint64_t*>hdr)[3] = 0
-            if g > 2:
-                (<uint64_t*>hdr)[4] = 0
-                (<uint64_t*>hdr)[5] = 0
-                if g > 3:
-                    memset(<char*>hdr + 48, 0, (g << GRANULE_SHIFT) - 48)
+            zero_struct_fields(hdr, g)
             return r
     return h.alloc_struct(type_index)
 

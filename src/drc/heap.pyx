@@ -874,6 +874,17 @@ cdef class Heap:
         release_queued_payloads(self)
         return r
 
+    cdef int release_while_reusing(self, gcref_t c) except -1 nogil:
+        self.reusing += 1
+        try:
+            self.cascade(c)
+        finally:
+            self.reusing -= 1
+        return 0
+
+    cdef int release_held_payloads(self) except -1 nogil:
+        return release_queued_payloads(self)
+
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil:
         if not ref_is_object(r):
             return 0
