@@ -157,6 +157,10 @@ cdef class Heap:
     # to the allocation and free totals), which keeps the hot path to two counter updates.
     cdef uint64_t objects_reused
     cdef uint64_t bytes_reused
+    # Objects put on a pending list so far, and those free_pending finished: with
+    # objects_reused they give the number waiting in O(1) (verify() checks it by walking).
+    cdef uint64_t objects_pended
+    cdef uint64_t pending_finished
 
     # ---- collection (collector.pxi): roots, canary, policy ----
     cdef PolicyState policy             # the grow-or-collect rule and what it has learned
@@ -198,6 +202,9 @@ cdef class Heap:
     # providers, funcref targets' finalizers): close() is refused while it is nonzero, since
     # the operation that called out goes on using the memory when the callback returns.
     cdef uint32_t callbacks
+    # The running cascade started from a C-level drop (release_last): a child it kills that
+    # could wait on a pending list does, as it would have if dropped on its own.
+    cdef bint lazy_children
 
     # Memory. grow_for grows by the policy's step to fit `need` more bytes: 1 if it grew,
     # 0 if the reservation cannot fit them (nothing changed).
@@ -226,6 +233,9 @@ cdef class Heap:
     cdef int oasr_drop(self, gcref_t r) except -1 nogil
     cdef int cascade(self, gcref_t r) except -1 nogil
     cdef int cascade_run(self) except -1 nogil
+    # cascade for release_last: the dead object is freed now, the children it kills that are
+    # small enough wait on pending lists (their own fields unread) instead.
+    cdef int cascade_lazy(self, gcref_t r) except -1 nogil
     # Pending frees. free_pending frees every waiting object now (and whatever only they
     # kept alive), eagerly; dec_ref_deferred is the zeal build's dec(): dec_ref's checks, then
     # the pending path.
@@ -409,17 +419,23 @@ cdef inline char* array_elem_addr(Heap h, gcref_t arr, uint32_t index) noexcept 
 # sees a pending object unless C-level code made one. Zeal builds take the same path, with
 # each waiting header checked when its block is reused.
 
+cdef inline void pend(Heap h, gcref_t r, ObjectHeader* hdr, size_t g) noexcept nogil:
+    """Object r (header hdr, g granules, no count left) waits on h.pending[g]."""
+    hdr.ref_count = 0
+    hdr.next_oasr = h.pending[g]
+    h.pending[g] = r
+    h.objects_pended += 1
+
+
 cdef inline int release_last(Heap h, gcref_t r) except -1 nogil:
     """The caller gives up the last count on object r (its ref_count is 1): small structs
     and arrays wait on a pending list; externrefs and big objects are freed now."""
     cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
     cdef size_t g = (hdr.object_size + 15) >> GRANULE_SHIFT
     if g < PENDING_CLASSES and (hdr.kind_bits & KIND_MASK) != KIND_EXTERN:
-        hdr.ref_count = 0
-        hdr.next_oasr = h.pending[g]
-        h.pending[g] = r
+        pend(h, r, hdr, g)
         return 0
-    return h.cascade(r)
+    return h.cascade_lazy(r)
 
 
 cdef inline int release_child(Heap h, gcref_t c) except -1 nogil:
@@ -496,9 +512,7 @@ cdef inline gcref_t reuse_same_struct(Heap h, gcref_t r, size_t g,
             else:
                 cg = (ch.object_size + 15) >> GRANULE_SHIFT
                 if cg < PENDING_CLASSES and (ch.kind_bits & KIND_MASK) != KIND_EXTERN:
-                    ch.ref_count = 0
-                    ch.next_oasr = h.pending[cg]
-                    h.pending[cg] = c
+                    pend(h, c, ch, cg)
                 else:
                     h.release_while_reusing(c)
                     held = True
