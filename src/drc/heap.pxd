@@ -399,7 +399,9 @@ cdef inline char* array_elem_addr(Heap h, gcref_t arr, uint32_t index) noexcept 
 # fields unread, onto h.pending[its granule count] (LIFO, through its header's next_oasr
 # word), and the next allocation of that size reuses the block while it is still in cache,
 # giving up the object's own refs then (Boehm, "The space cost of lazy reference counting",
-# POPL 2004). A big free then costs O(1), and reuse needs no free-list work at all.
+# POPL 2004). A big free then costs O(1), and reuse needs no free-list work at all. A bigger
+# object or an externref dropped from C is freed at once, by a lazy cascade: the small
+# objects that die with it wait in turn (Heap.cascade_lazy).
 #
 # Invariant (every heap walk must honour it):
 #   - a pending object keeps its start bit, its header (kind, type_index, object_size) and
