@@ -599,14 +599,19 @@ cdef inline uintptr_t funcref_target(Heap h, uint32_t id) except? 0 nogil:
     return h.fn[id & FUNCREF_INDEX_MASK].target
 
 
+cdef inline bint funcref_type_fits(Heap h, uint32_t id, uint32_t func_type) noexcept nogil:
+    """Is the funcref's type `func_type` or a declared subtype of it? `id` must be valid and
+    not null: nothing is checked (funcref_is_subtype and Heap.funcref_matches check first)."""
+    cdef uint32_t t = h.fn[id & FUNCREF_INDEX_MASK].type_index
+    return t == func_type or registry_is_subtype(h.registry, t, func_type)
+
+
 cdef inline int funcref_is_subtype(Heap h, uint32_t id, uint32_t func_type) except -1 nogil:
     """1 if the (non-null) funcref's type is `func_type` or a declared subtype of it, else 0.
     O(1): the check call_indirect makes."""
-    cdef uint32_t t
     if GC_ZEAL:
         h.check_funcref(id, False)
-    t = h.fn[id & FUNCREF_INDEX_MASK].type_index
-    return t == func_type or registry_is_subtype(h.registry, t, func_type)
+    return funcref_type_fits(h, id, func_type)
 
 
 cdef inline uint32_t load_funcref(Heap h, gcref_t obj, uint32_t offset) except? 0xFFFFFFFF nogil:

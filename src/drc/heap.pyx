@@ -1740,15 +1740,13 @@ cdef class Heap:
             raise InvalidRefError(fn_invalid_reason(self, id))
 
     cdef bint funcref_matches(self, uint32_t id, uint32_t heap, bint nullable) noexcept nogil:
-        cdef uint32_t t
         if id == 0:
             return nullable
         if heap == HEAP_FUNC:
             return True
         if heap >= HEAP_ABSTRACT_BASE:
             return False                # nofunc holds only null; other hierarchies none
-        t = self.fn[id & FUNCREF_INDEX_MASK].type_index
-        return t == heap or self.registry.c_is_subtype(t, heap)
+        return funcref_type_fits(self, id, heap)
 
     cdef const FieldInfo* funcref_slot(self, gcref_t obj, uint32_t offset) except NULL nogil:
         """The field record of funcref slot `offset` of `obj` (IndexError if it is not one)."""
