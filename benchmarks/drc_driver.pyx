@@ -333,6 +333,20 @@ def _guest_churn(reg, uint32_t cell, uint32_t value, int64_t size):
     return adaptive, totals.pop(), extras
 
 
+def guest_churn_run(int64_t size, str policy not None):
+    """One run of guest-churn under one growth policy: (checksum, what the run did). For
+    counting instructions, which no other process on the machine can change:
+    valgrind --tool=callgrind --toggle-collect='*guest_loop*' python -c
+    "import sys; sys.path.insert(0, DRIVER_DIR); import drc_driver;
+    drc_driver.guest_churn_run(4000000, 'adaptive')" """
+    if size < 0:
+        raise ValueError(f"size must be >= 0, not {size}")
+    reg = registry.TypeRegistry()
+    types = reg.register_module(node_cell_types())
+    cell = types.shared_type(CELL)
+    return _guest_churn_once(reg, cell, reg.layout(cell).fields[0].offset, size, policy)
+
+
 # ---- registry -----------------------------------------------------------------------------
 
 def _registry(TypeRegistry reg, int size):
