@@ -336,7 +336,7 @@ def _guest_churn(reg, uint32_t cell, uint32_t value, int64_t size):
 def guest_churn_run(int64_t size, str policy not None):
     """One run of guest-churn under one growth policy: (checksum, what the run did). For
     counting instructions, which no other process on the machine can change:
-    valgrind --tool=callgrind --toggle-collect='*guest_loop*' python -c
+    valgrind --tool=callgrind --toggle-collect='*_guest_churn_once*' python -c
     "import sys; sys.path.insert(0, DRIVER_DIR); import drc_driver;
     drc_driver.guest_churn_run(4000000, 'adaptive')" """
     if size < 0:
