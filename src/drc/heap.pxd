@@ -198,6 +198,10 @@ cdef class Heap:
     # providers, funcref targets' finalizers): close() is refused while it is nonzero, since
     # the operation that called out goes on using the memory when the callback returns.
     cdef uint32_t callbacks
+    # Zeal test hook (_zeal_fail_buffer_growth): 0 off; otherwise the work-buffer growths
+    # left until one fails, counting the failing one.
+    cdef uint64_t zeal_growths_left
+    cdef uint32_t zeal_flip_mark        # zeal test hook: the pass reverses its mark on this
 
     # Memory. grow_for grows by the policy's step to fit `need` more bytes: 1 if it grew,
     # 0 if the reservation cannot fit them (nothing changed).

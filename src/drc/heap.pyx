@@ -176,21 +176,34 @@ cdef str kind_name(uint32_t kind):
     return f"kind {kind:#010x}"
 
 
-cdef int grow_buffer(uint32_t** buf, size_t* cap, size_t need) except -1 nogil:
-    """Make room for `need` u32 entries in a cascade buffer."""
+cdef bint try_grow_buffer(Heap h, uint32_t** buf, size_t* cap, size_t need) noexcept nogil:
+    """Make room for `need` u32 entries in one of h's work buffers (the cascade's, the free
+    batch, the payload queue). False, with nothing changed, if there is no memory for it."""
     cdef size_t n
     cdef uint32_t* p
     if need <= cap[0]:
-        return 0
+        return True
+    if GC_ZEAL and h.zeal_growths_left:
+        # The test hook (_zeal_fail_buffer_growth): this growth is the one that fails.
+        h.zeal_growths_left -= 1
+        if h.zeal_growths_left == 0:
+            return False
     n = cap[0] * 2 if cap[0] else 4096
     while n < need:
         n *= 2
     p = <uint32_t*>realloc(buf[0], n * sizeof(uint32_t))
     if p == NULL:
-        with gil:
-            raise MemoryError(f"cannot grow a cascade buffer to {n} entries")
+        return False
     buf[0] = p
     cap[0] = n
+    return True
+
+
+cdef int grow_buffer(Heap h, uint32_t** buf, size_t* cap, size_t need) except -1 nogil:
+    """try_grow_buffer, raising MemoryError when it fails."""
+    if not try_grow_buffer(h, buf, cap, need):
+        with gil:
+            raise MemoryError(f"cannot grow a cascade buffer to {need} entries")
     return 0
 
 
@@ -381,7 +394,7 @@ cdef inline int queue_free(Heap h, gcref_t x, ObjectHeader* hdr) except -1 nogil
     cdef size_t s = x >> GRANULE_SHIFT
     cdef size_t g = granules_of(hdr.object_size)
     if h.free_n + 2 > h.free_cap:
-        grow_buffer(&h.to_free, &h.free_cap, h.free_n + 2)
+        grow_buffer(h, &h.to_free, &h.free_cap, h.free_n + 2)
     if GC_ZEAL:
         if not bit_get(h.fl.start_bits, s) or next_set(h.fl.free_bits, s, s + g) < s + g:
             with gil:
@@ -523,8 +536,8 @@ cdef class Heap:
                 self.ext_counts = NULL
                 raise MemoryError("cannot map the zeal count table")
         self.batch_lo = <size_t>-1
-        grow_buffer(&self.stack, &self.stack_cap, 4096)
-        grow_buffer(&self.to_free, &self.free_cap, 4096)
+        grow_buffer(self, &self.stack, &self.stack_cap, 4096)
+        grow_buffer(self, &self.to_free, &self.free_cap, 4096)
         if initial_size:
             self.grow_to(((initial_size + PAGE_SIZE - 1) // PAGE_SIZE) * PAGE_SIZE)
 
@@ -899,7 +912,7 @@ cdef class Heap:
                     zeal_check_pending(self, r, g)
                 hdr = hdr_of(self, r)
                 if self.stack_n == self.stack_cap:
-                    grow_buffer(&self.stack, &self.stack_cap, self.stack_n + 1)
+                    grow_buffer(self, &self.stack, &self.stack_cap, self.stack_n + 1)
                 self.stack[self.stack_n] = r
                 self.stack_n += 1
                 r = hdr.next_oasr
@@ -958,7 +971,7 @@ cdef class Heap:
                     if kind == KIND_STRUCT:
                         ti = self.types[hdr.type_index]
                         if self.stack_n + ti.n_gc_refs > self.stack_cap:
-                            grow_buffer(&self.stack, &self.stack_cap,
+                            grow_buffer(self, &self.stack, &self.stack_cap,
                                         self.stack_n + ti.n_gc_refs)
                         for i in range(ti.n_gc_refs):
                             cascade_push(
@@ -968,19 +981,20 @@ cdef class Heap:
                         if ti.elems_are_gc_refs:
                             length = (<ArrayHeader*>hdr).length
                             if length > CASCADE_CHUNK:
-                                grow_buffer(&self.large, &self.large_cap, self.large_n + 2)
+                                grow_buffer(self, &self.large, &self.large_cap, self.large_n + 2)
                                 self.large[self.large_n] = x
                                 self.large[self.large_n + 1] = 0
                                 self.large_n += 2
                                 continue
                             if self.stack_n + length > self.stack_cap:
-                                grow_buffer(&self.stack, &self.stack_cap, self.stack_n + length)
+                                grow_buffer(self, &self.stack, &self.stack_cap,
+                                            self.stack_n + length)
                             elems = <uint32_t*>(self.base + x + ti.size)
                             for i in range(length):
                                 cascade_push(self, elems[i])
                     elif kind == KIND_EXTERN:
                         if self.n_release == self.cap_release:
-                            grow_buffer(&self.release_ids, &self.cap_release,
+                            grow_buffer(self, &self.release_ids, &self.cap_release,
                                         self.n_release + 1)
                         self.release_ids[self.n_release] = (<ExternRefObject*>hdr).host_data_id
                         self.n_release += 1
@@ -999,7 +1013,7 @@ cdef class Heap:
                     length = (<ArrayHeader*>hdr).length
                     end = i + CASCADE_CHUNK if length - i > CASCADE_CHUNK else length
                     if self.stack_n + (end - i) > self.stack_cap:
-                        grow_buffer(&self.stack, &self.stack_cap, self.stack_n + (end - i))
+                        grow_buffer(self, &self.stack, &self.stack_cap, self.stack_n + (end - i))
                     elems = <uint32_t*>(self.base + x + ti.size)
                     for i in range(i, end):
                         cascade_push(self, elems[i])
@@ -2113,6 +2127,32 @@ cdef class Heap:
             raise RuntimeError("the broken-pass hook needs the gc_zeal build")
         self.zeal_skip_subtract = 0 if ref is None else self.object_arg(
             ref, 0, "_zeal_skip_cycle_subtraction")
+
+    def _zeal_flip_cycle_mark(self, ref):
+        """Zeal builds, tests only: break the cycle pass's mark step on purpose. Its
+        verdict on `ref` is reversed (reached taken for garbage, garbage for reached; None:
+        the pass is whole again), so zeal's checks of the garbage must catch it before
+        anything is written."""
+        self.check_open()
+        if not GC_ZEAL:
+            raise RuntimeError("the broken-pass hook needs the gc_zeal build")
+        self.zeal_flip_mark = 0 if ref is None else self.object_arg(
+            ref, 0, "_zeal_flip_cycle_mark")
+
+    def _zeal_fail_buffer_growth(self, after):
+        """Zeal builds, tests only: make the heap's work buffers (the cascade's, the free
+        batch, the payload queue) fail to grow as if out of memory: after `after` more
+        growths succeed, the next one fails, once. None turns the hook off."""
+        self.check_open()
+        if not GC_ZEAL:
+            raise RuntimeError("the failing-growth hook needs the gc_zeal build")
+        if after is None:
+            self.zeal_growths_left = 0
+            return
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**32:
+            raise ValueError(f"_zeal_fail_buffer_growth: expected None or an int in "
+                             f"[0, 2**32), got {after!r}")
+        self.zeal_growths_left = after + 1
 
     def history(self):
         """Growth and collection events, oldest first, as dicts with ``seconds`` (since the
