@@ -30,7 +30,7 @@ cdef enum:
     MAX_LIVE = 1024          # room for guest-churn's live frame
     GUEST_MIN_PAIRS = 9      # guest-churn: timed pairs of runs per child, at least...
     GUEST_MAX_PAIRS = 101    # ... and at most (odd, so the median is one of them)
-    GUEST_PAIR_OBJECTS = 36_000_000   # ... enough that each policy allocates about this many
+    GUEST_PAIR_OBJECTS = 100_000_000  # ... enough that each policy allocates about this many
 
 
 cdef struct Layout:
@@ -299,8 +299,9 @@ def _guest_churn(reg, uint32_t cell, uint32_t value, int64_t size):
     # policy (docs/benchmarks.md). The workload's time is the adaptive rule's median.
     if GUEST_LIVE > MAX_LIVE:
         raise ValueError(f"GUEST_LIVE is above {MAX_LIVE}")
-    # At small sizes a run is a few milliseconds and one slow spell spans whole pairs: more
-    # pairs there, for about the same time per child as at the large size.
+    # Enough pairs that the median survives a loaded machine, where the two runs of a pair
+    # no longer share their noise: 25 at 4,000,000 objects, 101 at 400,000 (a slow spell
+    # spans several of those 6 ms runs), about the same time per child.
     cdef int64_t pairs = GUEST_PAIR_OBJECTS // size if size > 0 else GUEST_MAX_PAIRS
     pairs = min(max(pairs, GUEST_MIN_PAIRS), GUEST_MAX_PAIRS) | 1
     totals = set()
