@@ -280,6 +280,22 @@ d.init_refs(h, ax.raw, 1, [x.raw, 0])
 assert h.ref_count(x) == 3 and h.array_get(ax, 1) == x and h.array_get(ax, 2) is None
 d.init_refs(h, ax.raw, 0, [0])
 assert h.ref_count(x) == 2
+# An element whose last count was the array's is given up as C-level drops give it up: a small
+# struct waits on a pending list (heap.pxd, "Pending frees"), an externref is freed at once.
+y = h.struct_new(s64.index, (3, 4))
+d.init_refs(h, ax.raw, 2, [y.raw])
+del y
+freed = h.stats()["objects_freed"]
+d.init_refs(h, ax.raw, 2, [0])
+assert h.stats()["pending_frees"] == 1 and h.stats()["objects_freed"] == freed
+h.verify()
+h.finish_pending()
+assert h.stats()["pending_frees"] == 0 and h.stats()["objects_freed"] == freed + 1
+ext = h.externref_new([])
+d.init_refs(h, ax.raw, 2, [ext.raw])
+del ext
+d.init_refs(h, ax.raw, 2, [0])
+assert h.stats()["pending_frees"] == 0 and h.stats()["objects_freed"] == freed + 2
 del obj, arr, ge, x, ax
 h.verify()
 assert h.stats()["live_objects"] == 0

@@ -290,8 +290,10 @@ cdef class Heap:
     # array_init_bytes: its elements are numeric or v128 and `src` holds n * element-size
     # bytes, little-endian, packed i8/i16 taking 1/2 bytes each; array_init_refs: its
     # elements are refs and `src` holds n raw values of the element type (GC refs, or funcref
-    # ids for func-typed elements). GC refs go through the write barrier; the caller keeps
-    # its counts on them. Zeal checks all of it (IndexError / InvalidRefError / TypeError).
+    # ids for func-typed elements). GC refs go through store_ref's barrier: the caller keeps
+    # its counts on them, and an old element that dies waits on a pending list when it is a
+    # small struct or array ("Pending frees"). Zeal checks all of it (IndexError /
+    # InvalidRefError / TypeError).
     cdef int array_init_bytes(self, gcref_t arr, uint32_t dst, const uint8_t* src,
                               uint32_t n) except -1 nogil
     cdef int array_init_refs(self, gcref_t arr, uint32_t dst, const uint32_t* src,
@@ -597,14 +599,19 @@ cdef inline uintptr_t funcref_target(Heap h, uint32_t id) except? 0 nogil:
     return h.fn[id & FUNCREF_INDEX_MASK].target
 
 
+cdef inline bint funcref_type_fits(Heap h, uint32_t id, uint32_t func_type) noexcept nogil:
+    """Is the funcref's type `func_type` or a declared subtype of it? `id` must be valid and
+    not null: nothing is checked (funcref_is_subtype and Heap.funcref_matches check first)."""
+    cdef uint32_t t = h.fn[id & FUNCREF_INDEX_MASK].type_index
+    return t == func_type or registry_is_subtype(h.registry, t, func_type)
+
+
 cdef inline int funcref_is_subtype(Heap h, uint32_t id, uint32_t func_type) except -1 nogil:
     """1 if the (non-null) funcref's type is `func_type` or a declared subtype of it, else 0.
     O(1): the check call_indirect makes."""
-    cdef uint32_t t
     if GC_ZEAL:
         h.check_funcref(id, False)
-    t = h.fn[id & FUNCREF_INDEX_MASK].type_index
-    return t == func_type or registry_is_subtype(h.registry, t, func_type)
+    return funcref_type_fits(h, id, func_type)
 
 
 cdef inline uint32_t load_funcref(Heap h, gcref_t obj, uint32_t offset) except? 0xFFFFFFFF nogil:

@@ -323,16 +323,21 @@ cdef object load_value(Heap h, const uint8_t* p, const FieldInfo* f, bint signed
     raise HeapCorruptionError(f"unknown storage code {st}")
 
 
+cdef inline gcref_t swap_slot(Heap h, uint32_t* slot, gcref_t new) noexcept nogil:
+    """The write barrier's first half: count `new` for the slot and store it. Returns the
+    old value, whose count the caller gives up: eagerly (slot_dec) on the Python API's
+    paths, through the pending lists (release_child) on the C-level ones."""
+    cdef gcref_t old = slot[0]
+    slot_inc(h, new)
+    slot[0] = new
+    return old
+
+
 cdef inline int store_staged(Heap h, uint8_t* dst, const FieldInfo* f,
                              const uint8_t* src) except -1 nogil:
     """Write a converted value into a slot: the write barrier for GC refs, a copy otherwise."""
-    cdef gcref_t new, old
     if f.is_gc_ref:
-        new = (<const uint32_t*>src)[0]
-        slot_inc(h, new)
-        old = (<uint32_t*>dst)[0]
-        (<uint32_t*>dst)[0] = new
-        return slot_dec(h, old)
+        return slot_dec(h, swap_slot(h, <uint32_t*>dst, (<const uint32_t*>src)[0]))
     memcpy(dst, src, f.size)
     return 0
 
@@ -1116,18 +1121,12 @@ cdef class Heap:
         return r
 
     cdef int write_ref(self, gcref_t obj, uint32_t offset, gcref_t value) except -1 nogil:
-        cdef uint32_t* slot
-        cdef gcref_t old
         if GC_ZEAL:
             self.check_ref_slot(obj, offset)
             if ref_is_object(value):
                 self.check_object(value, 0)
-        slot_inc(self, value)
-        slot = <uint32_t*>(self.base + obj + offset)
-        old = slot[0]
-        slot[0] = value
         # The C-level barrier: the old value may become pending, as with store_ref.
-        return release_child(self, old)
+        return release_child(self, swap_slot(self, <uint32_t*>(self.base + obj + offset), value))
 
     # ---- OASR and validation ---------------------------------------------------------
 
@@ -1584,7 +1583,6 @@ cdef class Heap:
         cdef const FieldInfo* f
         cdef uint32_t* slots
         cdef uint32_t i
-        cdef gcref_t old
         if GC_ZEAL:
             self.check_array_range(arr, dst, n, True)
         ti = self.types[hdr_of(self, arr).type_index]
@@ -1608,11 +1606,10 @@ cdef class Heap:
         if not f.is_gc_ref:
             memcpy(slots, src, <size_t>n * 4)
             return 0
+        # The C-level barrier, element by element: old elements may become pending, as with
+        # store_ref.
         for i in range(n):
-            slot_inc(self, src[i])
-            old = slots[i]
-            slots[i] = src[i]
-            slot_dec(self, old)
+            release_child(self, swap_slot(self, &slots[i], src[i]))
         return 0
 
     def array_new_data(self, type_index, data, offset, length):
@@ -1743,15 +1740,13 @@ cdef class Heap:
             raise InvalidRefError(fn_invalid_reason(self, id))
 
     cdef bint funcref_matches(self, uint32_t id, uint32_t heap, bint nullable) noexcept nogil:
-        cdef uint32_t t
         if id == 0:
             return nullable
         if heap == HEAP_FUNC:
             return True
         if heap >= HEAP_ABSTRACT_BASE:
             return False                # nofunc holds only null; other hierarchies none
-        t = self.fn[id & FUNCREF_INDEX_MASK].type_index
-        return t == heap or self.registry.c_is_subtype(t, heap)
+        return funcref_type_fits(self, id, heap)
 
     cdef const FieldInfo* funcref_slot(self, gcref_t obj, uint32_t offset) except NULL nogil:
         """The field record of funcref slot `offset` of `obj` (IndexError if it is not one)."""
