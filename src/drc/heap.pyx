@@ -4,6 +4,7 @@ reference counting (the C-level contract is in heap.pxd)."""
 cimport cython
 from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.object cimport PyTypeObject, destructor
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t, uintptr_t)
@@ -1234,8 +1235,22 @@ cdef class Heap:
         return self.wrap(r)
 
     cdef GcRef wrap(self, gcref_t r):
-        """A handle taking over an already-owned count."""
-        cdef GcRef g = GcRef.__new__(GcRef)
+        """A handle taking over an already-owned count (a recycled one when there is one:
+        "GcRef lifecycle" below)."""
+        global gcref_nfree
+        cdef GcRef g
+        cdef PyObject* o
+        if gcref_nfree:
+            gcref_nfree -= 1
+            o = gcref_free[gcref_nfree]
+            PyObject_Init(o, o.ob_type)             # reference count 1, which g takes over
+            g = <GcRef>o
+            Py_DECREF(g)
+            g.heap = self
+            g.raw = r
+            PyObject_GC_Track(o)
+            return g
+        g = GcRef.__new__(GcRef)
         g.heap = self
         g.raw = r
         return g
@@ -2459,7 +2474,6 @@ cdef class Heap:
 
 @cython.final
 @cython.no_gc_clear
-@cython.freelist(256)
 @cython.auto_pickle(False)
 cdef class GcRef:
     """A host handle that owns one count on a heap object. Released by ``del``, ``close()``
@@ -2532,6 +2546,73 @@ cdef class GcRef:
 
     def __reduce__(self):
         raise TypeError("GcRef handles cannot be pickled")
+
+
+# ==== GcRef lifecycle ======================================================================
+# The accessors make one handle per ref they return and the caller drops it soon after, so a
+# handle's two ends are written by hand. Cython's own tp_dealloc saves and restores the
+# exception state around __dealloc__ on every drop, which cost about as much as the rest of
+# the drop together. gcref_dealloc, installed as GcRef's tp_dealloc below, handles the common
+# case itself: a release build, a live handle of an open heap, and a count that is not the
+# object's last, which is a plain decrement (nothing can run that could see or raise an
+# exception); the handle then goes on a free list that wrap() takes from. Everything else (a
+# last count, whose cascade may run payload finalizers; zeal's checked drop; a released handle;
+# a closed heap) goes through Cython's tp_dealloc and __dealloc__ unchanged, and it frees the
+# handle.
+
+cdef extern from "Python.h":
+    PyObject* PyObject_Init(PyObject* op, PyTypeObject* tp) noexcept
+    void PyObject_GC_Track(void* op) noexcept
+    void PyObject_GC_UnTrack(void* op) noexcept
+    unsigned long Py_TPFLAGS_HEAPTYPE
+
+cdef enum:
+    GCREF_FREELIST = 256
+
+# Handles ready for reuse: untracked, reference count 0, heap None, raw 0.
+cdef PyObject* gcref_free[GCREF_FREELIST]
+cdef int gcref_nfree = 0
+cdef destructor cython_gcref_dealloc = NULL
+
+
+cdef void gcref_dealloc(PyObject* o) noexcept:
+    # `o` has reference count 0: every access goes through a C-level cast (no new reference).
+    global gcref_nfree
+    cdef PyObject* hp = <PyObject*>(<GcRef>o).heap
+    cdef gcref_t r = (<GcRef>o).raw
+    cdef ObjectHeader* hdr
+    if (not GC_ZEAL and r != 0 and hp != <PyObject*>None
+            and (<Heap>hp).base != NULL):
+        hdr = <ObjectHeader*>((<Heap>hp).base + r)
+        if hdr.ref_count > 1:
+            PyObject_GC_UnTrack(o)
+            hdr.ref_count -= 1
+            (<GcRef>o).raw = 0
+            # Dropping the heap reference may free the heap (and run code): the handle is on
+            # no list yet and nothing reads the heap after this.
+            (<GcRef>o).heap = None
+            if gcref_nfree < GCREF_FREELIST:
+                gcref_free[gcref_nfree] = o
+                gcref_nfree += 1
+            else:
+                o.ob_type.tp_free(o)
+            return
+    cython_gcref_dealloc(o)
+
+
+cdef int install_gcref_dealloc() except -1:
+    global cython_gcref_dealloc
+    cdef PyTypeObject* tp = <PyTypeObject*>GcRef
+    # A heap type (Cython's type-spec mode) would need its own reference counting on reuse:
+    # keep Cython's lifecycle there.
+    if tp.tp_flags & Py_TPFLAGS_HEAPTYPE:
+        return 0
+    cython_gcref_dealloc = tp.tp_dealloc
+    tp.tp_dealloc = gcref_dealloc
+    return 0
+
+
+install_gcref_dealloc()
 
 
 @cython.final
