@@ -215,7 +215,7 @@ cdef int sweep(Heap h) except -1 nogil:
                     # The list held the last count: queue it; the cascade frees it below.
                     hdr.ref_count = 0
                     if h.stack_n == h.stack_cap:
-                        grow_buffer(&h.stack, &h.stack_cap, h.stack_n + 1)
+                        grow_buffer(h, &h.stack, &h.stack_cap, h.stack_n + 1)
                     h.stack[h.stack_n] = r
                     h.stack_n += 1
             r = nxt

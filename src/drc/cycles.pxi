@@ -11,10 +11,12 @@
 #      handle, by a count owned from C, or by its OASR entry (after the sweep, exactly the
 #      entries the precise roots keep). Those objects are the roots; no root source is asked.
 #   3. Mark everything the roots reach (an explicit stack; each object is pushed once).
-#   4. What is left is garbage only garbage points at. Drop the counts its slots hold on
-#      marked objects (never their last one: a marked object is held from outside or by a
-#      marked slot), free every garbage block in one batch, then release the payloads of
-#      garbage externrefs, once each, with the heap consistent again.
+#   4. What is left is garbage only garbage points at. Reserve room for all of it in the
+#      free batch and the payload queue (without memory, stop here: nothing is written
+#      yet), drop the counts its slots hold on marked objects (never their last one: a
+#      marked object is held from outside or by a marked slot), free every garbage block in
+#      one batch, then release the payloads of garbage externrefs, once each, with the heap
+#      consistent again.
 # Headers are only read until step 4 and the side arrays are freed when the pass ends, so
 # nothing on the reference-counting fast paths (dec, store_ref, move_ref, new_struct) knows
 # that the pass exists. Edges are exactly the slots the cascade decrements (TypeInfo's
@@ -39,19 +41,23 @@ cdef extern from *:
 
 
 cdef enum:
-    CYCLE_MARKED = 0xFFFFFFFF       # scratch value of a reached object (slot counts < 2**30)
+    # Set in a reached object's scratch word, above its slot count (slot counts < 2**30).
+    CYCLE_MARKED = 0x80000000
     CYCLE_COUNT = 0                 # visit_children modes
     CYCLE_MARK = 1
-    CYCLE_DROP = 2
+    CYCLE_CHECK = 2                 # zeal: tally the garbage's slots on each survivor
+    CYCLE_DROP = 3
 
 
 cdef struct CyclePass:
     const uint64_t* bits            # the object-start bitmap
     uint32_t* rank                  # per 64-granule word: live objects before it
-    uint32_t* scratch               # per object: heap slots pointing at it, or CYCLE_MARKED
+    uint32_t* scratch               # per object: heap slots pointing at it | CYCLE_MARKED
     uint32_t* stack                 # the mark stack, then the garbage list
+    uint32_t* zeal_drops            # zeal, per object: garbage slots pointing at it
     size_t n                        # live objects
     size_t stack_n
+    size_t nextern                  # garbage externrefs (payloads to release)
 
 
 cdef inline size_t object_index(const CyclePass* cp, size_t g) noexcept nogil:
@@ -74,19 +80,22 @@ cdef inline int visit_child(Heap h, CyclePass* cp, gcref_t x, gcref_t c,
             return 0                # the deliberately broken pass of the zeal test
         cp.scratch[j] += 1
     elif mode == CYCLE_MARK:
-        if cp.scratch[j] != CYCLE_MARKED:
-            cp.scratch[j] = CYCLE_MARKED
+        if not (cp.scratch[j] & CYCLE_MARKED):
+            cp.scratch[j] |= CYCLE_MARKED
             cp.stack[cp.stack_n] = c
             cp.stack_n += 1
-    elif cp.scratch[j] == CYCLE_MARKED:
-        # A garbage slot's count on a survivor. Never its last: the survivor is held from
-        # outside the heap or by a marked slot.
+    elif cp.scratch[j] & CYCLE_MARKED:
         ch = hdr_of(h, c)
-        if GC_ZEAL and ch.ref_count < 2:
-            with gil:
-                raise HeapCorruptionError(f"offset {c}: cycle pass: a reachable object would "
-                                          "lose its last count to garbage")
-        ch.ref_count -= 1
+        if mode == CYCLE_DROP:
+            # A garbage slot's count on a survivor. Never its last: the survivor is held from
+            # outside the heap or by a marked slot (zeal has checked it: CYCLE_CHECK).
+            ch.ref_count -= 1
+        else:
+            cp.zeal_drops[j] += 1
+            if cp.zeal_drops[j] >= ch.ref_count:
+                with gil:
+                    raise HeapCorruptionError(f"offset {c}: cycle pass: a reachable object "
+                                              "would lose its last count to garbage")
     return 0
 
 
@@ -137,6 +146,10 @@ cdef bint cycle_pass_setup(Heap h, CyclePass* cp) noexcept nogil:
     cp.scratch = <uint32_t*>calloc(n + 1, sizeof(uint32_t))
     cp.stack = <uint32_t*>malloc((n + 1) * sizeof(uint32_t))
     cp.stack_n = 0
+    if GC_ZEAL:
+        cp.zeal_drops = <uint32_t*>calloc(n + 1, sizeof(uint32_t))
+        if cp.zeal_drops == NULL:
+            return False
     return cp.scratch != NULL and cp.stack != NULL
 
 
@@ -144,7 +157,8 @@ cdef void cycle_pass_teardown(CyclePass* cp) noexcept nogil:
     c_free(cp.rank)
     c_free(cp.scratch)
     c_free(cp.stack)
-    cp.rank = cp.scratch = cp.stack = NULL
+    c_free(cp.zeal_drops)
+    cp.rank = cp.scratch = cp.stack = cp.zeal_drops = NULL
 
 
 cdef int zeal_check_outside_counts(Heap h, CyclePass* cp) except -1 nogil:
@@ -173,13 +187,12 @@ cdef int zeal_check_outside_counts(Heap h, CyclePass* cp) except -1 nogil:
 
 
 cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
-    """Steps 1-3 (count, roots, mark) and the first half of 4: on return cp.stack holds the
-    garbage, whose slot counts on survivors are already given up, and the payload ids of
-    garbage externrefs wait in h.release_ids. Only step 4 writes to the heap."""
+    """Steps 1-3 (count, roots, mark), then the garbage list: on return cp.stack holds the
+    garbage in address order and cp.nextern how many of it are externrefs. Reads the heap
+    only."""
     cdef size_t words = (h.fl.end + 63) >> 6
     cdef size_t w, g, i, ngarbage
     cdef uint64_t bits
-    cdef gcref_t r
     cdef ObjectHeader* hdr
     # 1. Count the heap slots that point at each object.
     for w in range(words):
@@ -197,43 +210,88 @@ cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
         while bits:
             g = (w << 6) + drc_ctz64(bits)
             bits &= bits - 1
-            if cp.scratch[i] != CYCLE_MARKED:
+            if not (cp.scratch[i] & CYCLE_MARKED):
                 hdr = <ObjectHeader*>(h.base + (g << GRANULE_SHIFT))
                 if GC_ZEAL and hdr.ref_count == 0:
                     with gil:
                         raise HeapCorruptionError(f"offset {g << GRANULE_SHIFT}: cycle pass: "
                                                   "live object with ref_count 0")
                 if hdr.ref_count != cp.scratch[i]:
-                    cp.scratch[i] = CYCLE_MARKED
+                    cp.scratch[i] |= CYCLE_MARKED
                     cp.stack[0] = <gcref_t>(g << GRANULE_SHIFT)
                     cp.stack_n = 1
                     while cp.stack_n:
                         cp.stack_n -= 1
                         visit_children(h, cp, cp.stack[cp.stack_n], CYCLE_MARK)
             i += 1
-    # 4a. The garbage, in address order; its counts on survivors; payloads to release.
+    if GC_ZEAL and h.zeal_flip_mark and h.is_object(h.zeal_flip_mark):
+        # The deliberately broken mark step of the zeal tests.
+        cp.scratch[object_index(cp, h.zeal_flip_mark >> GRANULE_SHIFT)] ^= CYCLE_MARKED
+    # The garbage, in address order.
     ngarbage = 0
+    cp.nextern = 0
     i = 0
     for w in range(words):
         bits = cp.bits[w]
         while bits:
             g = (w << 6) + drc_ctz64(bits)
             bits &= bits - 1
-            if cp.scratch[i] != CYCLE_MARKED:
+            if not (cp.scratch[i] & CYCLE_MARKED):
                 cp.stack[ngarbage] = <gcref_t>(g << GRANULE_SHIFT)
                 ngarbage += 1
+                hdr = <ObjectHeader*>(h.base + (g << GRANULE_SHIFT))
+                if (hdr.kind_bits & KIND_MASK) == KIND_EXTERN:
+                    cp.nextern += 1
             i += 1
     cp.stack_n = ngarbage
-    for i in range(ngarbage):
+    return 0
+
+
+cdef int zeal_check_garbage(Heap h, CyclePass* cp) except -1 nogil:
+    """Zeal, before anything is written: the mark step's verdict agrees with the counts.
+    Nothing outside the heap holds a garbage object (not a handle, a C-level count or an
+    OASR entry), and no survivor holds only counts of garbage slots, which step 4a would
+    all give back. zeal_check_outside_counts has checked the counts themselves, so only a
+    broken mark step trips these (the _zeal_flip_cycle_mark hook is one)."""
+    cdef size_t i, j
+    cdef gcref_t r
+    cdef ObjectHeader* hdr
+    for i in range(cp.stack_n):
         r = cp.stack[i]
         hdr = hdr_of(h, r)
-        if GC_ZEAL and (hdr.kind_bits & IN_OASR_BIT):
+        j = object_index(cp, r >> GRANULE_SHIFT)
+        if hdr.ref_count != cp.scratch[j]:
             with gil:
-                raise HeapCorruptionError(f"offset {r}: cycle pass: an OASR entry is garbage")
+                if hdr.kind_bits & IN_OASR_BIT:
+                    raise HeapCorruptionError(f"offset {r}: cycle pass: an OASR entry is "
+                                              "garbage")
+                raise HeapCorruptionError(
+                    f"offset {r}: cycle pass: garbage is held from outside the heap "
+                    f"(ref_count {hdr.ref_count}, {cp.scratch[j]} heap slots)")
+    for i in range(cp.stack_n):
+        visit_children(h, cp, cp.stack[i], CYCLE_CHECK)
+    return 0
+
+
+cdef bint cycle_reserve(Heap h, CyclePass* cp) noexcept nogil:
+    """Room in the free batch and the payload queue for all of the garbage, so that step 4,
+    once it has given back a first count, cannot stop halfway for want of memory (survivors
+    would be left short of counts the garbage still holds). False if there is none."""
+    return (try_grow_buffer(h, &h.to_free, &h.free_cap, h.free_n + 2 * cp.stack_n)
+            and try_grow_buffer(h, &h.release_ids, &h.cap_release, h.n_release + cp.nextern))
+
+
+cdef int cycle_drop_garbage_counts(Heap h, CyclePass* cp) except -1 nogil:
+    """Step 4a: give back the garbage's slot counts on survivors and queue the payload ids
+    of garbage externrefs (room reserved by cycle_reserve)."""
+    cdef size_t i
+    cdef gcref_t r
+    cdef ObjectHeader* hdr
+    for i in range(cp.stack_n):
+        r = cp.stack[i]
+        hdr = hdr_of(h, r)
         visit_children(h, cp, r, CYCLE_DROP)
         if (hdr.kind_bits & KIND_MASK) == KIND_EXTERN:
-            if h.n_release == h.cap_release:
-                grow_buffer(&h.release_ids, &h.cap_release, h.n_release + 1)
             h.release_ids[h.n_release] = (<ExternRefObject*>hdr).host_data_id
             h.n_release += 1
     return 0
@@ -242,8 +300,9 @@ cdef int cycle_walk(Heap h, CyclePass* cp) except -1 nogil:
 cdef int cycle_pass(Heap h, bint required) except -1 nogil:
     """Free every object that nothing outside the heap reaches (garbage cycles and what only
     they keep alive); the counters say how many. The caller has checked that no
-    cascade, sweep or other pass is under way. Without memory for the side arrays an
-    optional pass (`required` false) does nothing; a required one raises MemoryError."""
+    cascade, sweep or other pass is under way. Without memory for the side arrays or for
+    the buffers that freeing the garbage fills, an optional pass (`required` false) does
+    nothing; a required one raises MemoryError. Either way the heap is left as it was."""
     cdef CyclePass cp
     cdef double started = monotonic_now(), now
     cdef uint64_t objects_before = h.objects_freed, bytes_before = h.bytes_freed
@@ -275,6 +334,18 @@ cdef int cycle_pass(Heap h, bint required) except -1 nogil:
             return 0
         try:
             cycle_walk(h, &cp)
+            if GC_ZEAL:
+                zeal_check_garbage(h, &cp)
+            if not cycle_reserve(h, &cp):
+                # Nothing has been written yet: the heap is as it was.
+                with gil:
+                    if required:
+                        raise MemoryError(f"cycle pass: no memory to free {cp.stack_n} "
+                                          "garbage objects")
+                    _log.warning("drc: skipping the cycle pass: no memory to free its "
+                                 "garbage")
+                return 0
+            cycle_drop_garbage_counts(h, &cp)
             # 4b. Free the garbage in one batch (zeal poisons each block).
             if cp.stack_n:
                 h.in_cascade = True

@@ -190,21 +190,34 @@ cdef str kind_name(uint32_t kind):
     return f"kind {kind:#010x}"
 
 
-cdef int grow_buffer(uint32_t** buf, size_t* cap, size_t need) except -1 nogil:
-    """Make room for `need` u32 entries in a cascade buffer."""
+cdef bint try_grow_buffer(Heap h, uint32_t** buf, size_t* cap, size_t need) noexcept nogil:
+    """Make room for `need` u32 entries in one of h's work buffers (the cascade's, the free
+    batch, the payload queue). False, with nothing changed, if there is no memory for it."""
     cdef size_t n
     cdef uint32_t* p
     if need <= cap[0]:
-        return 0
+        return True
+    if GC_ZEAL and h.zeal_growths_left:
+        # The test hook (_zeal_fail_buffer_growth): this growth is the one that fails.
+        h.zeal_growths_left -= 1
+        if h.zeal_growths_left == 0:
+            return False
     n = cap[0] * 2 if cap[0] else 4096
     while n < need:
         n *= 2
     p = <uint32_t*>realloc(buf[0], n * sizeof(uint32_t))
     if p == NULL:
-        with gil:
-            raise MemoryError(f"cannot grow a cascade buffer to {n} entries")
+        return False
     buf[0] = p
     cap[0] = n
+    return True
+
+
+cdef int grow_buffer(Heap h, uint32_t** buf, size_t* cap, size_t need) except -1 nogil:
+    """try_grow_buffer, raising MemoryError when it fails."""
+    if not try_grow_buffer(h, buf, cap, need):
+        with gil:
+            raise MemoryError(f"cannot grow a cascade buffer to {need} entries")
     return 0
 
 
@@ -335,16 +348,21 @@ cdef object load_value(Heap h, const uint8_t* p, const FieldInfo* f, bint signed
     raise HeapCorruptionError(f"unknown storage code {st}")
 
 
+cdef inline gcref_t swap_slot(Heap h, uint32_t* slot, gcref_t new) noexcept nogil:
+    """The write barrier's first half: count `new` for the slot and store it. Returns the
+    old value, whose count the caller gives up: eagerly (slot_dec) on the Python API's
+    paths, through the pending lists (release_child) on the C-level ones."""
+    cdef gcref_t old = slot[0]
+    slot_inc(h, new)
+    slot[0] = new
+    return old
+
+
 cdef inline int store_staged(Heap h, uint8_t* dst, const FieldInfo* f,
                              const uint8_t* src) except -1 nogil:
     """Write a converted value into a slot: the write barrier for GC refs, a copy otherwise."""
-    cdef gcref_t new, old
     if f.is_gc_ref:
-        new = (<const uint32_t*>src)[0]
-        slot_inc(h, new)
-        old = (<uint32_t*>dst)[0]
-        (<uint32_t*>dst)[0] = new
-        return slot_dec(h, old)
+        return slot_dec(h, swap_slot(h, <uint32_t*>dst, (<const uint32_t*>src)[0]))
     memcpy(dst, src, f.size)
     return 0
 
@@ -381,8 +399,10 @@ cdef uint32_t heap_code_arg(object heap) except? 0:
 # ==== The cascade's inner steps (module-level so that they inline) ========================
 
 cdef inline int cascade_push(Heap h, gcref_t c) except -1 nogil:
-    """Give up a dying object's count on c; if c dies too, queue it (capacity reserved)."""
+    """Give up a dying object's count on c; if c dies too, queue it (capacity reserved), or
+    in a lazy cascade let it wait on a pending list."""
     cdef ObjectHeader* ch
+    cdef size_t g
     if not ref_is_object(c):
         return 0
     if GC_ZEAL:
@@ -395,6 +415,11 @@ cdef inline int cascade_push(Heap h, gcref_t c) except -1 nogil:
         ch.ref_count -= 1
         return 0
     ch.ref_count = 0
+    if h.lazy_children:
+        g = granules_of(ch.object_size)
+        if g < PENDING_CLASSES and (ch.kind_bits & KIND_MASK) != KIND_EXTERN:
+            pend(h, c, ch, g)
+            return 0
     h.stack[h.stack_n] = c
     h.stack_n += 1
     return 0
@@ -406,7 +431,7 @@ cdef inline int queue_free(Heap h, gcref_t x, ObjectHeader* hdr) except -1 nogil
     cdef size_t s = x >> GRANULE_SHIFT
     cdef size_t g = granules_of(hdr.object_size)
     if h.free_n + 2 > h.free_cap:
-        grow_buffer(&h.to_free, &h.free_cap, h.free_n + 2)
+        grow_buffer(h, &h.to_free, &h.free_cap, h.free_n + 2)
     if GC_ZEAL:
         if not bit_get(h.fl.start_bits, s) or next_set(h.fl.free_bits, s, s + g) < s + g:
             with gil:
@@ -548,8 +573,8 @@ cdef class Heap:
                 self.ext_counts = NULL
                 raise MemoryError("cannot map the zeal count table")
         self.batch_lo = <size_t>-1
-        grow_buffer(&self.stack, &self.stack_cap, 4096)
-        grow_buffer(&self.to_free, &self.free_cap, 4096)
+        grow_buffer(self, &self.stack, &self.stack_cap, 4096)
+        grow_buffer(self, &self.to_free, &self.free_cap, 4096)
         if initial_size:
             self.grow_to(((initial_size + PAGE_SIZE - 1) // PAGE_SIZE) * PAGE_SIZE)
 
@@ -899,6 +924,17 @@ cdef class Heap:
         release_queued_payloads(self)
         return r
 
+    cdef int release_while_reusing(self, gcref_t c) except -1 nogil:
+        self.reusing += 1
+        try:
+            self.cascade_lazy(c)
+        finally:
+            self.reusing -= 1
+        return 0
+
+    cdef int release_held_payloads(self) except -1 nogil:
+        return release_queued_payloads(self)
+
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil:
         if not ref_is_object(r):
             return 0
@@ -924,9 +960,10 @@ cdef class Heap:
                     zeal_check_pending(self, r, g)
                 hdr = hdr_of(self, r)
                 if self.stack_n == self.stack_cap:
-                    grow_buffer(&self.stack, &self.stack_cap, self.stack_n + 1)
+                    grow_buffer(self, &self.stack, &self.stack_cap, self.stack_n + 1)
                 self.stack[self.stack_n] = r
                 self.stack_n += 1
+                self.pending_finished += 1
                 r = hdr.next_oasr
                 hdr.next_oasr = 0
             self.pending[g] = 0
@@ -961,6 +998,17 @@ cdef class Heap:
         self.stack_n = 1
         return self.cascade_run()
 
+    cdef int cascade_lazy(self, gcref_t r) except -1 nogil:
+        if self.in_cascade:
+            # A cascade already running (a payload release dropping refs from C) decides.
+            return self.cascade(r)
+        self.lazy_children = True
+        try:
+            self.cascade(r)
+        finally:
+            self.lazy_children = False
+        return 0
+
     cdef int cascade_run(self) except -1 nogil:
         """Free the dead objects on the cascade stack (count already 0) and everything only
         they kept alive; memory is returned in one batch, then payloads are released."""
@@ -983,7 +1031,7 @@ cdef class Heap:
                     if kind == KIND_STRUCT:
                         ti = self.types[hdr.type_index]
                         if self.stack_n + ti.n_gc_refs > self.stack_cap:
-                            grow_buffer(&self.stack, &self.stack_cap,
+                            grow_buffer(self, &self.stack, &self.stack_cap,
                                         self.stack_n + ti.n_gc_refs)
                         for i in range(ti.n_gc_refs):
                             cascade_push(
@@ -993,19 +1041,20 @@ cdef class Heap:
                         if ti.elems_are_gc_refs:
                             length = (<ArrayHeader*>hdr).length
                             if length > CASCADE_CHUNK:
-                                grow_buffer(&self.large, &self.large_cap, self.large_n + 2)
+                                grow_buffer(self, &self.large, &self.large_cap, self.large_n + 2)
                                 self.large[self.large_n] = x
                                 self.large[self.large_n + 1] = 0
                                 self.large_n += 2
                                 continue
                             if self.stack_n + length > self.stack_cap:
-                                grow_buffer(&self.stack, &self.stack_cap, self.stack_n + length)
+                                grow_buffer(self, &self.stack, &self.stack_cap,
+                                            self.stack_n + length)
                             elems = <uint32_t*>(self.base + x + ti.size)
                             for i in range(length):
                                 cascade_push(self, elems[i])
                     elif kind == KIND_EXTERN:
                         if self.n_release == self.cap_release:
-                            grow_buffer(&self.release_ids, &self.cap_release,
+                            grow_buffer(self, &self.release_ids, &self.cap_release,
                                         self.n_release + 1)
                         self.release_ids[self.n_release] = (<ExternRefObject*>hdr).host_data_id
                         self.n_release += 1
@@ -1024,7 +1073,7 @@ cdef class Heap:
                     length = (<ArrayHeader*>hdr).length
                     end = i + CASCADE_CHUNK if length - i > CASCADE_CHUNK else length
                     if self.stack_n + (end - i) > self.stack_cap:
-                        grow_buffer(&self.stack, &self.stack_cap, self.stack_n + (end - i))
+                        grow_buffer(self, &self.stack, &self.stack_cap, self.stack_n + (end - i))
                     elems = <uint32_t*>(self.base + x + ti.size)
                     for i in range(i, end):
                         cascade_push(self, elems[i])
@@ -1036,6 +1085,8 @@ cdef class Heap:
             self.flush_frees()
         finally:
             self.in_cascade = False
+            # Payload releases below run Python code, whose drops stay eager.
+            self.lazy_children = False
         # Inside a sweep the payloads wait for the end of the walk: releasing one runs
         # arbitrary code, which must find the OASR list consistent.
         # So does a block being reused: it is not an object until its header is written.
@@ -1127,18 +1178,12 @@ cdef class Heap:
         return r
 
     cdef int write_ref(self, gcref_t obj, uint32_t offset, gcref_t value) except -1 nogil:
-        cdef uint32_t* slot
-        cdef gcref_t old
         if GC_ZEAL:
             self.check_ref_slot(obj, offset)
             if ref_is_object(value):
                 self.check_object(value, 0)
-        slot_inc(self, value)
-        slot = <uint32_t*>(self.base + obj + offset)
-        old = slot[0]
-        slot[0] = value
         # The C-level barrier: the old value may become pending, as with store_ref.
-        return release_child(self, old)
+        return release_child(self, swap_slot(self, <uint32_t*>(self.base + obj + offset), value))
 
     # ---- OASR and validation ---------------------------------------------------------
 
@@ -1635,7 +1680,6 @@ cdef class Heap:
         cdef const FieldInfo* f
         cdef uint32_t* slots
         cdef uint32_t i
-        cdef gcref_t old
         if GC_ZEAL:
             self.check_array_range(arr, dst, n, True)
         ti = self.types[hdr_of(self, arr).type_index]
@@ -1659,11 +1703,10 @@ cdef class Heap:
         if not f.is_gc_ref:
             memcpy(slots, src, <size_t>n * 4)
             return 0
+        # The C-level barrier, element by element: old elements may become pending, as with
+        # store_ref.
         for i in range(n):
-            slot_inc(self, src[i])
-            old = slots[i]
-            slots[i] = src[i]
-            slot_dec(self, old)
+            release_child(self, swap_slot(self, &slots[i], src[i]))
         return 0
 
     def array_new_data(self, type_index, data, offset, length):
@@ -1794,15 +1837,13 @@ cdef class Heap:
             raise InvalidRefError(fn_invalid_reason(self, id))
 
     cdef bint funcref_matches(self, uint32_t id, uint32_t heap, bint nullable) noexcept nogil:
-        cdef uint32_t t
         if id == 0:
             return nullable
         if heap == HEAP_FUNC:
             return True
         if heap >= HEAP_ABSTRACT_BASE:
             return False                # nofunc holds only null; other hierarchies none
-        t = self.fn[id & FUNCREF_INDEX_MASK].type_index
-        return t == heap or self.registry.c_is_subtype(t, heap)
+        return funcref_type_fits(self, id, heap)
 
     cdef const FieldInfo* funcref_slot(self, gcref_t obj, uint32_t offset) except NULL nogil:
         """The field record of funcref slot `offset` of `obj` (IndexError if it is not one)."""
@@ -2023,7 +2064,7 @@ cdef class Heap:
             "types_held": self.nroots,
             "funcrefs_live": self.fn_live,
             "funcrefs_reclaimed": self.fn_reclaimed,
-            "pending_frees": len(self.verify_pending()),
+            "pending_frees": self.objects_pended - self.objects_reused - self.pending_finished,
         }
 
     def finish_pending(self):
@@ -2179,6 +2220,32 @@ cdef class Heap:
         self.zeal_skip_subtract = 0 if ref is None else self.object_arg(
             ref, 0, "_zeal_skip_cycle_subtraction")
 
+    def _zeal_flip_cycle_mark(self, ref):
+        """Zeal builds, tests only: break the cycle pass's mark step on purpose. Its
+        verdict on `ref` is reversed (reached taken for garbage, garbage for reached; None:
+        the pass is whole again), so zeal's checks of the garbage must catch it before
+        anything is written."""
+        self.check_open()
+        if not GC_ZEAL:
+            raise RuntimeError("the broken-pass hook needs the gc_zeal build")
+        self.zeal_flip_mark = 0 if ref is None else self.object_arg(
+            ref, 0, "_zeal_flip_cycle_mark")
+
+    def _zeal_fail_buffer_growth(self, after):
+        """Zeal builds, tests only: make the heap's work buffers (the cascade's, the free
+        batch, the payload queue) fail to grow as if out of memory: after `after` more
+        growths succeed, the next one fails, once. None turns the hook off."""
+        self.check_open()
+        if not GC_ZEAL:
+            raise RuntimeError("the failing-growth hook needs the gc_zeal build")
+        if after is None:
+            self.zeal_growths_left = 0
+            return
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**32:
+            raise ValueError(f"_zeal_fail_buffer_growth: expected None or an int in "
+                             f"[0, 2**32), got {after!r}")
+        self.zeal_growths_left = after + 1
+
     def history(self):
         """Growth and collection events, oldest first, as dicts with ``seconds`` (since the
         heap was created), ``event`` ("grow", "collect", "skip" or "cycles"), ``capacity``,
@@ -2266,6 +2333,10 @@ cdef class Heap:
         try:
             seen_ids = set()
             pending = self.verify_pending()
+            if len(pending) != self.objects_pended - self.objects_reused - self.pending_finished:
+                raise HeapCorruptionError(
+                    f"{len(pending)} objects wait on pending lists, but the counters say "
+                    f"{self.objects_pended - self.objects_reused - self.pending_finished}")
             g = 1
             while g < self.fl.end:
                 g = next_set(self.fl.start_bits, g, self.fl.end)

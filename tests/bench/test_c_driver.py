@@ -55,7 +55,19 @@ def test_c_driver_checksums(driver_dir, workload, size):
         # and Wasmtime's rule never let the heap grow past one page.
         assert data["policy_collections_wasmtime"] > 0
         assert data["policy_capacity_wasmtime"] == 64 * 1024
-        assert data["policy_ratio"] > 0
+        # Every timed run is recorded; pair k is run k of each rule, and the ratio is the
+        # median of the pairs' ratios (an odd number of pairs: the median is one of them).
+        runs, pairs = data["policy_runs"], data["policy_pair_ratios"]
+        assert len(runs["adaptive"]) == len(runs["wasmtime"]) == len(pairs) >= 9
+        assert len(pairs) % 2 == 1
+        for a, w, ratio in zip(runs["adaptive"], runs["wasmtime"], pairs, strict=True):
+            assert ratio == pytest.approx(w["seconds"] / a["seconds"])
+        assert data["policy_ratio"] == sorted(pairs)[len(pairs) // 2] > 0
+        assert data["seconds"] == sorted(r["seconds"] for r in runs["adaptive"])[len(pairs) // 2]
+        # Wasmtime's rule does not look at the clock: every run does the same work.
+        assert {(r["collections"], r["capacity"]) for r in runs["wasmtime"]} == {
+            (data["policy_collections_wasmtime"], 64 * 1024)}
+        assert all(r["collections"] > 0 and r["gc_seconds"] > 0 for r in runs["adaptive"])
 
 
 def test_build_is_cached(driver_dir):

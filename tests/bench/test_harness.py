@@ -179,6 +179,39 @@ def test_growth_policy_budget_holds_in_every_repetition_at_both_sizes():
     assert records[0]["policy_ratio_all"] == [1.2, 1.04, 1.3]
 
 
+def test_guest_churn_keeps_every_run_of_every_repetition_and_tables_the_work():
+    from drc.bench import report
+
+    def rule(seconds, collections, capacity):
+        return [{"seconds": s, "collections": c, "capacity": capacity, "gc_seconds": s / 2}
+                for s, c in zip(seconds, collections, strict=True)]
+
+    runs = _runs("drc-c", "guest-churn", 400_000, (1.0, 1.0))
+    work = [{"adaptive": rule((0.010, 0.030, 0.020), (51, 53, 52), 512 * 1024),
+             "wasmtime": rule((0.011, 0.012, 0.013), (416, 416, 416), 64 * 1024)},
+            {"adaptive": rule((0.040, 0.050, 0.060), (51, 51, 51), 512 * 1024),
+             "wasmtime": rule((0.050, 0.070, 0.060), (416, 416, 416), 64 * 1024)}]
+    for run, per_rule, pairs in zip(runs, work, ([1.1, 0.4, 0.65], [1.25, 1.4, 1.0]),
+                                    strict=True):
+        run.extras.update(policy_ratio=sorted(pairs)[1], policy_pair_ratios=pairs,
+                          policy_runs=per_rule, policy_collections_adaptive=51)
+    (record,) = harness.summarize(runs, {}, ["guest-churn"], {"guest-churn": (400_000,)},
+                                  ["drc-c"])
+    # Per repetition, not only the last one's.
+    assert record["policy_runs_all"] == work
+    assert record["policy_pair_ratios_all"] == [[1.1, 0.4, 0.65], [1.25, 1.4, 1.0]]
+    assert "policy_runs" not in record and "policy_pair_ratios" not in record
+    assert record["policy_ratio_all"] == [0.65, 1.25]
+    assert record["policy_collections_adaptive"] == 51
+    rows = report.policy_rows([record])
+    assert rows == [
+        ["400,000", "adaptive", "6", "0.0400", "0.0100-0.0600", "51-53", "512", "0.0200"],
+        ["400,000", "wasmtime", "6", "0.0500", "0.0110-0.0700", "416", "64", "0.0250"]]
+    # The table reaches the Markdown the docs are written from.
+    text = report.markdown([record], [], [], {})
+    assert "| 400,000 | wasmtime | 6 | 0.0500 | 0.0110-0.0700 | 416 | 64 | 0.0250 |" in text
+
+
 def test_the_result_table_has_a_note_column_only_when_a_run_failed():
     from drc.bench import report
 

@@ -5,6 +5,7 @@ OASR entries the precise roots keep) or reachable from it."""
 from __future__ import annotations
 
 import gc
+import logging
 import struct
 
 import pytest
@@ -462,10 +463,147 @@ def test_zeal_catches_a_count_nobody_holds(heap, node):
     assert heap.collect(stack_roots=[]).cycles_freed == 2
 
 
+@pytest.mark.zeal
+def test_zeal_catches_a_mark_step_that_keeps_garbage(heap, node):
+    # A broken mark step takes a cycle member for reached: the other member's slot holds its
+    # only count, which the pass would give back and leave a "survivor" with none.
+    a = heap.struct_new(node, [None, None])
+    b = heap.struct_new(node, [a, None])
+    heap.struct_set(a, 0, b)
+    raw = a.raw
+    heap._zeal_flip_cycle_mark(a)
+    del a, b
+    with pytest.raises(HeapCorruptionError,
+                       match=f"offset {raw}: cycle pass: a reachable object would lose its "
+                             "last count to garbage"):
+        heap.collect(stack_roots=[])
+    assert live(heap) == 2                           # caught before anything was written
+    heap._zeal_flip_cycle_mark(None)
+    heap.verify()
+    assert heap.collect(stack_roots=[]).cycles_freed == 2
+
+
+@pytest.mark.zeal
+def test_zeal_catches_a_mark_step_that_drops_an_oasr_entry(heap, node):
+    a = heap.struct_new(node, [None, None])
+    heap.struct_set(a, 1, heap.struct_new(node, [None, None]))    # held by a only
+    raw = heap.expose(a)
+    heap._zeal_flip_cycle_mark(a)
+    del a
+    with pytest.raises(HeapCorruptionError, match=f"offset {raw}: cycle pass: an OASR entry "
+                                                  "is garbage"):
+        heap.collect(stack_roots=[raw])
+    assert live(heap) == 2
+    heap._zeal_flip_cycle_mark(None)
+    heap.verify()
+    assert heap.collect(stack_roots=[raw]).cycles_freed == 0
+    assert heap.collect(stack_roots=[]).objects_freed == 2
+
+
+@pytest.mark.zeal
+def test_zeal_catches_a_mark_step_that_drops_a_handle(heap, node):
+    a = heap.struct_new(node, [None, None])
+    heap.struct_set(a, 1, heap.struct_new(node, [None, None]))
+    heap._zeal_flip_cycle_mark(a)
+    with pytest.raises(HeapCorruptionError, match=f"offset {a.raw}: cycle pass: garbage is "
+                                                  r"held from outside the heap \(ref_count 1, "
+                                                  "0 heap slots"):
+        heap.collect(stack_roots=[])
+    assert live(heap) == 2 and heap.ref_count(a) == 1
+    heap._zeal_flip_cycle_mark(None)
+    heap.verify()
+    assert heap.collect(stack_roots=[]).cycles_freed == 0
+
+
 @pytest.mark.release
 def test_the_broken_pass_hook_needs_the_zeal_build(heap, node):
     with pytest.raises(RuntimeError, match="gc_zeal"):
         heap._zeal_skip_cycle_subtraction(None)
+    with pytest.raises(RuntimeError, match="gc_zeal"):
+        heap._zeal_flip_cycle_mark(None)
+    with pytest.raises(RuntimeError, match="gc_zeal"):
+        heap._zeal_fail_buffer_growth(0)
+
+
+# ==== Out of memory in the free step: the heap stays as it was ================================
+# The pass gives back the garbage's counts on survivors, then frees the garbage in one batch and
+# queues the payloads of garbage externrefs. Every buffer those steps fill must be reserved
+# before the first count is given back: a growth failing halfway would leave survivors short
+# of counts their garbage parents still hold (a later free of a live object).
+
+@pytest.mark.zeal
+def test_a_payload_queue_that_cannot_grow_leaves_the_heap_as_it_was(heap, any2):
+    s = heap.struct_new(any2, [None, None])          # the survivor, held by a handle
+    a = heap.struct_new(any2, [None, s])             # garbage in address order: a, e, b
+    b = heap.struct_new(any2, [a, heap.externref_new(Payload(1, heap))])
+    heap.struct_set(a, 0, b)
+    del a, b
+    heap._zeal_fail_buffer_growth(0)                 # the payload queue's first growth fails
+    with pytest.raises(MemoryError, match="cycle pass"):
+        heap.collect(stack_roots=[])
+    heap._zeal_fail_buffer_growth(None)
+    heap.verify()
+    assert live(heap) == 4 and heap.ref_count(s) == 2 and Payload.released == []
+    assert heap.collect(stack_roots=[]).cycles_freed == 3
+    assert Payload.released == [1] and heap.ref_count(s) == 1
+
+
+@pytest.mark.zeal
+def test_a_free_batch_that_cannot_grow_leaves_the_heap_as_it_was(heap, node):
+    s = heap.struct_new(node, [None, None])
+    # A garbage ring of more blocks than the free batch holds before it grows (2048); its
+    # first member holds a count on the survivor.
+    first = prev = heap.struct_new(node, [None, s])
+    for _ in range(2999):
+        prev = heap.struct_new(node, [prev, None])
+    heap.struct_set(first, 0, prev)
+    del first, prev
+    heap._zeal_fail_buffer_growth(0)
+    with pytest.raises(MemoryError, match="cycle pass"):
+        heap.collect(stack_roots=[])
+    heap._zeal_fail_buffer_growth(None)
+    heap.verify()
+    assert live(heap) == 3001 and heap.ref_count(s) == 2
+    assert heap.collect(stack_roots=[]).cycles_freed == 3000
+    assert heap.ref_count(s) == 1
+
+
+@pytest.mark.zeal
+def test_an_automatic_pass_without_memory_is_skipped_and_a_later_one_runs(reg, types, caplog):
+    heap = Heap(reg, min_gc_heap=256 << 10)
+    node = types.node()
+    heap.set_root_provider(lambda: [])
+    heap._zeal_fail_buffer_growth(0)                 # the first pass frees > 2048 objects
+    with caplog.at_level(logging.WARNING, logger="drc"):
+        for _ in range(20_000):
+            pair_cycle(heap, node)
+    assert "skipping the cycle pass: no memory to free its garbage" in caplog.text
+    heap.verify()
+    assert heap.stats()["cycle_passes"] > 0
+    heap.set_root_provider(None)
+    heap.collect(stack_roots=[])
+    assert live(heap) == 0
+    heap.close()
+
+
+@pytest.mark.zeal
+def test_the_failing_growth_hook_counts_growths_and_fails_once(heap, node):
+    def garbage_ring(n):
+        ring = [heap.struct_new(node, [None, None]) for _ in range(n)]
+        for x, y in zip(ring, ring[1:] + ring[:1], strict=True):
+            heap.struct_set(x, 0, y)
+
+    heap._zeal_fail_buffer_growth(1)
+    garbage_ring(3000)                               # the free batch grows once: allowed
+    assert heap.collect(stack_roots=[]).cycles_freed == 3000
+    garbage_ring(5000)                               # and once more: this one fails
+    with pytest.raises(MemoryError, match="cycle pass"):
+        heap.collect(stack_roots=[])
+    assert live(heap) == 5000
+    assert heap.collect(stack_roots=[]).cycles_freed == 5000   # it failed once only
+    for bad in (-1, 2**32, 1.0, True, "0"):
+        with pytest.raises(ValueError):
+            heap._zeal_fail_buffer_growth(bad)
 
 
 @pytest.mark.zeal

@@ -452,9 +452,15 @@ def _record(runs: list[Run], skipped: dict[str, str], limits: dict[str, Prepared
         record["peak_heap_bytes"] = max(peaks)
     if "collections" in extras:
         record["collections"] = max(int(r.extras.get("collections", 0)) for r in good)
+    # guest-churn: the summaries come from the last repetition; what every run did and each
+    # repetition's pair ratios are kept per repetition.
+    per_repetition = ("policy_runs", "policy_pair_ratios")
     for key, value in extras.items():
-        if key.startswith("policy_"):
+        if key.startswith("policy_") and key not in per_repetition:
             record[key] = value
+    for key in per_repetition:
+        if key in extras:
+            record[f"{key}_all"] = [r.extras.get(key) for r in good]
     policy = [float(r.extras["policy_ratio"]) for r in good if "policy_ratio" in r.extras]
     if policy:
         record["policy_ratio_all"] = policy

@@ -98,6 +98,38 @@ def budget_rows(budgets: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+POLICY_HEADERS = ["size", "rule", "runs", "median CPU s", "min-max CPU s", "collections",
+                  "capacity KiB", "median s in collections"]
+POLICY_TITLE = ("guest-churn: what each growth rule did, over every timed run of every "
+                "repetition (CPU time of the run; time in collections by the wall clock)")
+
+
+def _span(values: list[float], fmt: str) -> str:
+    low, high = min(values), max(values)
+    return format(low, fmt) if low == high else f"{format(low, fmt)}-{format(high, fmt)}"
+
+
+def policy_rows(records: list[dict[str, Any]]) -> list[list[str]]:
+    """Per guest-churn size and rule: its runs' times beside the work they did, so a slow
+    repetition can be told apart from one in which a rule collected or grew more."""
+    rows = []
+    for r in records:
+        if r["workload"] != "guest-churn" or not r.get("policy_runs_all"):
+            continue
+        for rule in ("adaptive", "wasmtime"):
+            runs = [run for rep in r["policy_runs_all"] if rep for run in rep.get(rule, ())]
+            if not runs:
+                continue
+            seconds = sorted(run["seconds"] for run in runs)
+            in_gc = sorted(run["gc_seconds"] for run in runs)
+            rows.append([f"{r['size']:,}", rule, str(len(runs)),
+                         f"{seconds[len(seconds) // 2]:.4f}", _span(seconds, ".4f"),
+                         _span([run["collections"] for run in runs], "d"),
+                         _span([run["capacity"] // 1024 for run in runs], "d"),
+                         f"{in_gc[len(in_gc) // 2]:.4f}"])
+    return rows
+
+
 RATIO_TITLE = ("Ratios: drc objects/s over the peer's (> 1: drc is faster); in brackets the "
                "lowest and highest per-repetition ratio")
 BUDGET_TITLE = "Budgets, measured in this run (a verdict only where the spread allows one)"
@@ -119,6 +151,7 @@ def print_tables(records, ratios, budgets, meta, console=None) -> None:  # type:
          results),
         ("Skipped", ["driver / peer", "why"], skip_rows(records)),
         (RATIO_TITLE, ratio_headers, ratio_rows),
+        (POLICY_TITLE, POLICY_HEADERS, policy_rows(records)),
         (BUDGET_TITLE, ["budget", "need", "measured", "verdict"], budget_rows(budgets)),
     ]
     machine = (f"{meta.get('cpu', '?')}, {meta.get('cpus', '?')} CPUs, "
@@ -142,7 +175,7 @@ def print_tables(records, ratios, budgets, meta, console=None) -> None:  # type:
         if not console.is_terminal:
             console = Console(width=160)
     console.print(machine, highlight=False)
-    left = {"workload", "driver / peer", "why", "budget", "verdict", "drc driver", "note"}
+    left = {"workload", "driver / peer", "why", "budget", "verdict", "drc driver", "note", "rule"}
     for title, headers, rows in sections:
         if not rows:
             continue
@@ -177,6 +210,8 @@ def markdown(records, ratios, budgets, meta) -> str:  # type: ignore[no-untyped-
             ("Skipped", ["driver / peer", "why"], skip_rows(records)),
             ("Ratios (drc objects/s over the peer's; in brackets the lowest and highest "
              "per-repetition ratio)", ratio_headers, ratio_body),
+            ("guest-churn: what each growth rule did (every timed run of every repetition)",
+             POLICY_HEADERS, policy_rows(records)),
             ("Budgets", ["budget", "need", "measured", "verdict"], budget_rows(budgets))):
         if not rows:
             continue
