@@ -157,6 +157,10 @@ cdef class Heap:
     # to the allocation and free totals), which keeps the hot path to two counter updates.
     cdef uint64_t objects_reused
     cdef uint64_t bytes_reused
+    # Objects put on a pending list so far, and those free_pending finished: with
+    # objects_reused they give the number waiting in O(1) (verify() checks it by walking).
+    cdef uint64_t objects_pended
+    cdef uint64_t pending_finished
 
     # ---- collection (collector.pxi): roots, canary, policy ----
     cdef PolicyState policy             # the grow-or-collect rule and what it has learned
@@ -198,6 +202,9 @@ cdef class Heap:
     # providers, funcref targets' finalizers): close() is refused while it is nonzero, since
     # the operation that called out goes on using the memory when the callback returns.
     cdef uint32_t callbacks
+    # The running cascade started from a C-level drop (release_last): a child it kills that
+    # could wait on a pending list does, as it would have if dropped on its own.
+    cdef bint lazy_children
     # Zeal test hook (_zeal_fail_buffer_growth): 0 off; otherwise the work-buffer growths
     # left until one fails, counting the failing one.
     cdef uint64_t zeal_growths_left
@@ -230,6 +237,9 @@ cdef class Heap:
     cdef int oasr_drop(self, gcref_t r) except -1 nogil
     cdef int cascade(self, gcref_t r) except -1 nogil
     cdef int cascade_run(self) except -1 nogil
+    # cascade for release_last: the dead object is freed now, the children it kills that are
+    # small enough wait on pending lists (their own fields unread) instead.
+    cdef int cascade_lazy(self, gcref_t r) except -1 nogil
     # Pending frees. free_pending frees every waiting object now (and whatever only they
     # kept alive), eagerly; dec_ref_deferred is the zeal build's dec(): dec_ref's checks, then
     # the pending path.
@@ -239,6 +249,11 @@ cdef class Heap:
     # of `size` bytes, then the payload releases that the field drops queued. Returns r.
     cdef gcref_t reuse_struct(self, gcref_t r, size_t g, uint32_t type_index,
                               uint32_t size) except 0 nogil
+    # reuse_same_struct's rare branches, out of line: release_while_reusing gives up the last
+    # count on a child that cannot wait (an externref or a big object) with payload releases
+    # held back; release_held_payloads runs them once the reused block is an object again.
+    cdef int release_while_reusing(self, gcref_t c) except -1 nogil
+    cdef int release_held_payloads(self) except -1 nogil
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
     cdef int zeal_check_free_list(self) except -1 nogil
@@ -390,7 +405,9 @@ cdef inline char* array_elem_addr(Heap h, gcref_t arr, uint32_t index) noexcept 
 # fields unread, onto h.pending[its granule count] (LIFO, through its header's next_oasr
 # word), and the next allocation of that size reuses the block while it is still in cache,
 # giving up the object's own refs then (Boehm, "The space cost of lazy reference counting",
-# POPL 2004). A big free then costs O(1), and reuse needs no free-list work at all.
+# POPL 2004). A big free then costs O(1), and reuse needs no free-list work at all. A bigger
+# object or an externref dropped from C is freed at once, by a lazy cascade: the small
+# objects that die with it wait in turn (Heap.cascade_lazy).
 #
 # Invariant (every heap walk must honour it):
 #   - a pending object keeps its start bit, its header (kind, type_index, object_size) and
@@ -410,17 +427,23 @@ cdef inline char* array_elem_addr(Heap h, gcref_t arr, uint32_t index) noexcept 
 # sees a pending object unless C-level code made one. Zeal builds take the same path, with
 # each waiting header checked when its block is reused.
 
+cdef inline void pend(Heap h, gcref_t r, ObjectHeader* hdr, size_t g) noexcept nogil:
+    """Object r (header hdr, g granules, no count left) waits on h.pending[g]."""
+    hdr.ref_count = 0
+    hdr.next_oasr = h.pending[g]
+    h.pending[g] = r
+    h.objects_pended += 1
+
+
 cdef inline int release_last(Heap h, gcref_t r) except -1 nogil:
     """The caller gives up the last count on object r (its ref_count is 1): small structs
     and arrays wait on a pending list; externrefs and big objects are freed now."""
     cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
     cdef size_t g = (hdr.object_size + 15) >> GRANULE_SHIFT
     if g < PENDING_CLASSES and (hdr.kind_bits & KIND_MASK) != KIND_EXTERN:
-        hdr.ref_count = 0
-        hdr.next_oasr = h.pending[g]
-        h.pending[g] = r
+        pend(h, r, hdr, g)
         return 0
-    return h.cascade(r)
+    return h.cascade_lazy(r)
 
 
 cdef inline int release_child(Heap h, gcref_t c) except -1 nogil:
@@ -461,6 +484,55 @@ cdef inline int reuse_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
     return 0
 
 
+cdef inline void zero_struct_fields(ObjectHeader* hdr, size_t g) noexcept nogil:
+    """Zero a struct block of g granules past its 24-byte header, with word stores up to the
+    block's end (it is the struct's): small structs never reach a memset call."""
+    (<uint64_t*>hdr)[3] = 0
+    if g > 2:
+        (<uint64_t*>hdr)[4] = 0
+        (<uint64_t*>hdr)[5] = 0
+        if g > 3:
+            memset(<char*>hdr + 48, 0, (g << GRANULE_SHIFT) - 48)
+
+
+cdef inline gcref_t reuse_same_struct(Heap h, gcref_t r, size_t g,
+                                      const TypeInfo* ti) except 0 nogil:
+    """new_struct's common reuse: the head r of h.pending[g] died as a struct of the very
+    type being allocated, so its header's type_index and object_size are already right. Its
+    fields give up their counts (a child at its last count waits on a pending list in turn),
+    then the block becomes a fresh, zeroed struct owned by the caller."""
+    cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
+    cdef ObjectHeader* ch
+    cdef const uint32_t* offsets = ti.gc_ref_offsets
+    cdef uint32_t i
+    cdef gcref_t c
+    cdef size_t cg
+    cdef bint held = False
+    h.pending[g] = hdr.next_oasr
+    h.objects_reused += 1
+    h.bytes_reused += g << GRANULE_SHIFT
+    for i in range(ti.n_gc_refs):
+        c = (<uint32_t*>(h.base + r + offsets[i]))[0]
+        if ref_is_object(c):
+            ch = <ObjectHeader*>(h.base + c)
+            if ch.ref_count > 1:
+                ch.ref_count -= 1
+            else:
+                cg = (ch.object_size + 15) >> GRANULE_SHIFT
+                if cg < PENDING_CLASSES and (ch.kind_bits & KIND_MASK) != KIND_EXTERN:
+                    pend(h, c, ch, cg)
+                else:
+                    h.release_while_reusing(c)
+                    held = True
+    hdr.kind_bits = KIND_STRUCT
+    hdr.ref_count = 1
+    hdr.next_oasr = 0
+    zero_struct_fields(hdr, g)
+    if held:
+        h.release_held_payloads()
+    return r
+
+
 cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
     """Allocate a zeroed struct of a type the heap already holds (Heap.use_type(), or any
     earlier allocation); other types, no block of its size pending and a full bump region, a
@@ -477,6 +549,8 @@ cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
             if g < PENDING_CLASSES:
                 r = h.pending[g]
             if r != 0:
+                if (<ObjectHeader*>(h.base + r)).type_index == type_index:
+                    return reuse_same_struct(h, r, g, ti)
                 return h.reuse_struct(r, g, type_index, ti.size)
             p = fl_bump(&h.fl, g)
             if p == 0:
@@ -490,14 +564,7 @@ cdef inline gcref_t new_struct(Heap h, uint32_t type_index) except 0 nogil:
             hdr.ref_count = 1
             hdr.next_oasr = 0
             hdr.object_size = ti.size
-            # Zero the fields with word stores up to the block's end (it is ours); small
-            # structs never reach a memset call.
-            (<uint64_t*>hdr)[3] = 0
-            if g > 2:
-                (<uint64_t*>hdr)[4] = 0
-                (<uint64_t*>hdr)[5] = 0
-                if g > 3:
-                    memset(<char*>hdr + 48, 0, (g << GRANULE_SHIFT) - 48)
+            zero_struct_fields(hdr, g)
             return r
     return h.alloc_struct(type_index)
 

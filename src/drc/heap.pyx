@@ -374,8 +374,10 @@ cdef uint32_t heap_code_arg(object heap) except? 0:
 # ==== The cascade's inner steps (module-level so that they inline) ========================
 
 cdef inline int cascade_push(Heap h, gcref_t c) except -1 nogil:
-    """Give up a dying object's count on c; if c dies too, queue it (capacity reserved)."""
+    """Give up a dying object's count on c; if c dies too, queue it (capacity reserved), or
+    in a lazy cascade let it wait on a pending list."""
     cdef ObjectHeader* ch
+    cdef size_t g
     if not ref_is_object(c):
         return 0
     if GC_ZEAL:
@@ -388,6 +390,11 @@ cdef inline int cascade_push(Heap h, gcref_t c) except -1 nogil:
         ch.ref_count -= 1
         return 0
     ch.ref_count = 0
+    if h.lazy_children:
+        g = granules_of(ch.object_size)
+        if g < PENDING_CLASSES and (ch.kind_bits & KIND_MASK) != KIND_EXTERN:
+            pend(h, c, ch, g)
+            return 0
     h.stack[h.stack_n] = c
     h.stack_n += 1
     return 0
@@ -892,6 +899,17 @@ cdef class Heap:
         release_queued_payloads(self)
         return r
 
+    cdef int release_while_reusing(self, gcref_t c) except -1 nogil:
+        self.reusing += 1
+        try:
+            self.cascade_lazy(c)
+        finally:
+            self.reusing -= 1
+        return 0
+
+    cdef int release_held_payloads(self) except -1 nogil:
+        return release_queued_payloads(self)
+
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil:
         if not ref_is_object(r):
             return 0
@@ -920,6 +938,7 @@ cdef class Heap:
                     grow_buffer(self, &self.stack, &self.stack_cap, self.stack_n + 1)
                 self.stack[self.stack_n] = r
                 self.stack_n += 1
+                self.pending_finished += 1
                 r = hdr.next_oasr
                 hdr.next_oasr = 0
             self.pending[g] = 0
@@ -953,6 +972,17 @@ cdef class Heap:
         self.stack[0] = r
         self.stack_n = 1
         return self.cascade_run()
+
+    cdef int cascade_lazy(self, gcref_t r) except -1 nogil:
+        if self.in_cascade:
+            # A cascade already running (a payload release dropping refs from C) decides.
+            return self.cascade(r)
+        self.lazy_children = True
+        try:
+            self.cascade(r)
+        finally:
+            self.lazy_children = False
+        return 0
 
     cdef int cascade_run(self) except -1 nogil:
         """Free the dead objects on the cascade stack (count already 0) and everything only
@@ -1030,6 +1060,8 @@ cdef class Heap:
             self.flush_frees()
         finally:
             self.in_cascade = False
+            # Payload releases below run Python code, whose drops stay eager.
+            self.lazy_children = False
         # Inside a sweep the payloads wait for the end of the walk: releasing one runs
         # arbitrary code, which must find the OASR list consistent.
         # So does a block being reused: it is not an object until its header is written.
@@ -1967,7 +1999,7 @@ cdef class Heap:
             "types_held": self.nroots,
             "funcrefs_live": self.fn_live,
             "funcrefs_reclaimed": self.fn_reclaimed,
-            "pending_frees": len(self.verify_pending()),
+            "pending_frees": self.objects_pended - self.objects_reused - self.pending_finished,
         }
 
     def finish_pending(self):
@@ -2236,6 +2268,10 @@ cdef class Heap:
         try:
             seen_ids = set()
             pending = self.verify_pending()
+            if len(pending) != self.objects_pended - self.objects_reused - self.pending_finished:
+                raise HeapCorruptionError(
+                    f"{len(pending)} objects wait on pending lists, but the counters say "
+                    f"{self.objects_pended - self.objects_reused - self.pending_finished}")
             g = 1
             while g < self.fl.end:
                 g = next_set(self.fl.start_bits, g, self.fl.end)

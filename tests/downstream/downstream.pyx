@@ -323,3 +323,8 @@ def c_count_keeps_a_cycle(Heap h, uint32_t node):
         h.collect_raw(NULL, 0, True)
     out.append(h.stats()["live_objects"])
     return out
+
+
+def new_raw(Heap h, uint32_t t):
+    """new_struct(h, t) from C: the inline fast path (a same-type pending block is reused)."""
+    return new_struct(h, t)
