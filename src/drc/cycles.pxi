@@ -86,16 +86,16 @@ cdef inline int visit_child(Heap h, CyclePass* cp, gcref_t x, gcref_t c,
             cp.stack_n += 1
     elif cp.scratch[j] & CYCLE_MARKED:
         ch = hdr_of(h, c)
-        if mode == CYCLE_DROP:
-            # A garbage slot's count on a survivor. Never its last: the survivor is held from
-            # outside the heap or by a marked slot (zeal has checked it: CYCLE_CHECK).
-            ch.ref_count -= 1
-        else:
+        if GC_ZEAL and mode == CYCLE_CHECK:
             cp.zeal_drops[j] += 1
             if cp.zeal_drops[j] >= ch.ref_count:
                 with gil:
                     raise HeapCorruptionError(f"offset {c}: cycle pass: a reachable object "
                                               "would lose its last count to garbage")
+        else:
+            # CYCLE_DROP: a garbage slot's count on a survivor. Never its last: the survivor
+            # is held from outside the heap or by a marked slot (zeal has checked it).
+            ch.ref_count -= 1
     return 0
 
 
