@@ -6,6 +6,8 @@ several repeats:
 - registering a module of 1,000 types (a realistic mix: struct chains with supertypes,
   arrays, functions, and a few recursive groups), into an empty registry;
 - re-registering the identical module (every group a hash-consing hit);
+- the same two from the module's ``.wasm`` bytes (``register_wasm``: decoded and registered
+  in C, no type values);
 - ``is_subtype`` from Python (``reg.is_subtype(a, b)``, a method call per check);
 - ``c_is_subtype`` from C (a nogil loop inside the extension, ``_bench_c_is_subtype``).
 """
@@ -32,6 +34,7 @@ from registry import (
     StructType,
     SubType,
     TypeRegistry,
+    encode_module,
 )
 
 BUDGETS = {"register 1,000 types": 20e-3, "is_subtype (Python)": 100e-9,
@@ -123,6 +126,20 @@ def main() -> None:
     keep = reg.register_module(groups)
     results["re-register identical module (hits)"] = median_time(
         lambda: reg.register_module(groups).close(), args.repeats)
+    wasm = encode_module(groups)
+
+    def fresh_wasm():
+        reg = TypeRegistry()
+        t0 = _now()
+        c = reg.register_wasm(wasm)
+        dt = _now() - t0
+        c.close()
+        return dt
+
+    results["register 1,000 types from bytes"] = statistics.median(
+        fresh_wasm() for _ in range(args.repeats))
+    results["re-register from bytes (hits)"] = median_time(
+        lambda: reg.register_wasm(wasm).close(), args.repeats)
     results["unregister 1,000 types (close)"] = statistics.median(
         _close_time(groups) for _ in range(args.repeats))
 

@@ -13,14 +13,14 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t, uintptr_t
 from drc.header cimport gcref_t
 from drc.heap cimport (Heap, dec, field_addr, load_funcref, load_ref, move_ref, new_struct,
                        peek_ref, store_funcref, store_ref)
-from registry.registry cimport TypeRegistry, registry_is_subtype
+from registry.registry cimport TypeCollection, TypeRegistry, registry_is_subtype
 
 import time
 
 import drc
 import registry
 
-from drc.bench.drivers import CELL, CELLS, DNODE, NODE, node_cell_types, registry_chain
+from drc.bench.drivers import CELL, CELLS, DNODE, NODE, node_cell_types, registry_chain_wasm
 from drc.bench.workloads import (CYCLIC, GUEST_LIVE, MIN_DEPTH, REGISTRY_CHAIN, WORKLOADS,
                                  max_depth)
 
@@ -351,32 +351,36 @@ def guest_churn_run(int64_t size, str policy not None):
 # ---- registry -----------------------------------------------------------------------------
 
 def _registry(TypeRegistry reg, int size):
-    # Registration has no C-level entry point (it builds Python type values); the subtype
-    # checks run on raw engine indices through the registry's lock-free C path.
-    groups = registry_chain()
+    # What an embedder decoding a module does: each round hands the module's .wasm bytes to
+    # the registry's C entry point (decoded, hash-consed and laid out in C, no Python type
+    # values), twice: a new group, then a hash-consing hit. The subtype checks run on raw
+    # engine indices through the lock-free C path.
+    cdef bytes wasm = registry_chain_wasm()
+    cdef const unsigned char* data = wasm
+    cdef Py_ssize_t nbytes = len(wasm)
     cdef int64_t total = 0
     cdef int i, j, n = REGISTRY_CHAIN
     cdef uint32_t chain[MAX_CHAIN]
+    cdef TypeCollection first, again, kept
     if REGISTRY_CHAIN > MAX_CHAIN:
         raise ValueError(f"the registry chain is longer than {MAX_CHAIN}")
-    register = reg.register_module
     start = time.perf_counter()
     for _ in range(size):
-        first = register(groups)
-        again = register(groups)
-        total += len(first) + len(again)
-        first.close()
-        again.close()
-    kept = register(groups)
-    for i in range(n):
-        chain[i] = kept.shared_type(i)
+        first = reg.c_register_wasm(data, nbytes)
+        again = reg.c_register_wasm(data, nbytes)
+        total += first.c_shared_types(NULL, 0) + again.c_shared_types(NULL, 0)
+        first.c_close()
+        again.c_close()
+    kept = reg.c_register_wasm(data, nbytes)
+    if kept.c_shared_types(chain, MAX_CHAIN) != n:
+        raise AssertionError("the registry module does not hold the chain")
     with nogil:
         for _ in range(size):
             for i in range(n):
                 for j in range(n):
                     total += reg.c_is_subtype(chain[i], chain[j])
     seconds = time.perf_counter() - start
-    kept.close()
+    kept.c_close()
     return seconds, total, {}
 
 

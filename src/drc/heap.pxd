@@ -322,6 +322,7 @@ cdef class Heap:
     cdef object ref_out(self, gcref_t r)
     cdef GcRef wrap(self, gcref_t r)
     cdef gcref_t object_arg(self, object ref, uint32_t kind, str what) except 0
+    cdef gcref_t object_arg_checked(self, object ref, uint32_t kind, str what) except 0
     cdef const TypeInfo* type_arg(self, object type_index, int kind, str what) except NULL
     cdef const FieldInfo* field_arg(self, gcref_t r, object field, str what) except NULL
     cdef uint32_t length_arg(self, object n, str what, str name) except? 0xFFFFFFFF

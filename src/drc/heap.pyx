@@ -4,6 +4,7 @@ reference counting (the C-level contract is in heap.pxd)."""
 cimport cython
 from cpython.buffer cimport PyBuffer_FillInfo
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.object cimport PyTypeObject, destructor
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t, uintptr_t)
@@ -144,15 +145,28 @@ cdef const uint8_t[::1] bytes_arg(object data, str what):
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
 
-cdef int64_t c_int(object v, str what, str name) except? -2:
+cdef extern from "Python.h":
+    # Never fails for an int or an int subclass: a value beyond long long sets *overflow to
+    # -1 or 1 and returns -1, with no exception to save and clear (a try block around a
+    # conversion costs every call an exception-state save).
+    long long PyLong_AsLongLongAndOverflow(object v, int* overflow) noexcept
+
+
+cdef int not_an_int(object v, str what, str name) except -1:
+    raise TypeError(f"{what}: {name} must be an int, got {type(v).__name__} {v!r}")
+
+
+cdef inline int64_t c_int(object v, str what, str name) except? -2:
     """An int argument as a C integer, for range checks in C. Values beyond int64 come back
     as -1 (negative) or INT64_MAX, which every caller rejects as out of range."""
+    cdef int overflow = 0
+    cdef long long x
     if not isinstance(v, int):
-        raise TypeError(f"{what}: {name} must be an int, got {type(v).__name__} {v!r}")
-    try:
-        return v
-    except OverflowError:
-        return -1 if v < 0 else 0x7FFFFFFFFFFFFFFF
+        not_an_int(v, what, name)
+    x = PyLong_AsLongLongAndOverflow(v, &overflow)
+    if overflow:
+        return -1 if overflow < 0 else 0x7FFFFFFFFFFFFFFF
+    return x
 
 
 cdef bint flag_arg(object v, str what, str name) except -1:
@@ -213,27 +227,38 @@ cdef int grow_buffer(Heap h, uint32_t** buf, size_t* cap, size_t need) except -1
 
 # ==== Values: conversions between Python and field storage ================================
 
-cdef uint64_t int_bits(object v, int storage, str what) except? 0xFFFFFFFFFFFFFFFF:
+cdef int int_out_of_range(object v, int storage, str what, bint beyond_64) except -1:
+    if beyond_64:
+        raise OverflowError(f"{what}: {v!r} does not fit in 64 bits")
+    raise OverflowError(f"{what}: {v!r} is out of the i32 range "
+                        f"[-2**31, 2**32) of an {_STORAGE_NAMES[storage]} field")
+
+
+cdef inline uint64_t int_bits(object v, int storage,
+                              str what) except? 0xFFFFFFFFFFFFFFFF:
     """Check an integer for an integer field and return its two's-complement bits. i8, i16
     and i32 fields take any i32 value, signed or unsigned (packed fields wrap on store, as in
-    Wasm); i64 fields any i64."""
-    cdef int64_t s
+    Wasm); i64 fields any value in [-2**63, 2**64)."""
+    cdef int overflow = 0
+    cdef long long s
     cdef uint64_t u
     if not isinstance(v, int):
         raise TypeError(f"{what}: expected an int for an {_STORAGE_NAMES[storage]} field, "
                         f"got {type(v).__name__} {v!r}")
+    s = PyLong_AsLongLongAndOverflow(v, &overflow)
+    if overflow == 0:
+        if storage != STORAGE_I64 and (s < -2147483648 or s > 0xFFFFFFFF):
+            int_out_of_range(v, storage, what, False)
+        return <uint64_t>s
+    if overflow < 0:
+        int_out_of_range(v, storage, what, True)
+    # Above int64: an i64 field still takes [2**63, 2**64) as its unsigned bits.
     try:
-        if v < 0:
-            s = v
-            u = <uint64_t>s
-        else:
-            u = v
+        u = v
     except OverflowError:
-        raise OverflowError(f"{what}: {v!r} does not fit in 64 bits") from None
+        int_out_of_range(v, storage, what, True)
     if storage != STORAGE_I64:
-        if (v < 0 and s < -2147483648) or (v >= 0 and u > 0xFFFFFFFF):
-            raise OverflowError(f"{what}: {v!r} is out of the i32 range "
-                                f"[-2**31, 2**32) of an {_STORAGE_NAMES[storage]} field")
+        int_out_of_range(v, storage, what, False)
     return u
 
 
@@ -1322,14 +1347,38 @@ cdef class Heap:
         return self.wrap(r)
 
     cdef GcRef wrap(self, gcref_t r):
-        """A handle taking over an already-owned count."""
-        cdef GcRef g = GcRef.__new__(GcRef)
+        """A handle taking over an already-owned count (a recycled one when there is one:
+        "GcRef lifecycle" below)."""
+        global gcref_nfree
+        cdef GcRef g
+        cdef PyObject* o
+        if gcref_nfree:
+            gcref_nfree -= 1
+            o = gcref_free[gcref_nfree]
+            PyObject_Init(o, o.ob_type)             # reference count 1, which g takes over
+            g = <GcRef>o
+            Py_DECREF(g)
+            g.heap = self
+            g.raw = r
+            PyObject_GC_Track(o)
+            return g
+        g = GcRef.__new__(GcRef)
         g.heap = self
         g.raw = r
         return g
 
     cdef gcref_t object_arg(self, object ref, uint32_t kind, str what) except 0:
-        """The raw ref of a GcRef argument that must be a live object of `kind`."""
+        """The raw ref of a GcRef argument that must be a live object of `kind`: the common
+        case inline, everything else (and every zeal check) in object_arg_checked."""
+        cdef gcref_t r
+        if (not GC_ZEAL and type(ref) is GcRef and (<GcRef>ref).heap is self
+                and self.base != NULL):
+            r = (<GcRef>ref).raw
+            if kind == 0 or kind_matches(hdr_of(self, r).kind_bits & KIND_MASK, kind):
+                return r
+        return self.object_arg_checked(ref, kind, what)
+
+    cdef gcref_t object_arg_checked(self, object ref, uint32_t kind, str what) except 0:
         cdef GcRef g
         cdef uint32_t k
         if type(ref) is not GcRef:
@@ -1408,7 +1457,13 @@ cdef class Heap:
         return ti
 
     # ==== Python API: structs =========================================================
+    # The per-object accessors below are plain method descriptors (binding=False), not
+    # Cython function objects: CPython's specializing interpreter calls a bound builtin
+    # method straight through its C entry point, while a bound Cython function goes through
+    # the generic method-object call (about a third of the cost of a call that does little).
+    # Their signatures stay in the docstrings (embedsignature) and the stubs.
 
+    @cython.binding(False)
     def struct_new(self, type_index, values):
         """Allocate a struct of `type_index` with one value per field (converted and checked
         as by struct_set). Returns a new GcRef owning the object's first count."""
@@ -1450,6 +1505,7 @@ cdef class Heap:
                              f"{ti.index} with {ti.nfields} fields")
         return &ti.fields[<uint32_t>i]
 
+    @cython.binding(False)
     def struct_get(self, ref, field, *, bint signed=False):
         """Read a field. Packed (i8/i16) fields read unsigned unless `signed`; i32 and i64
         read signed; refs come back as a new GcRef, an I31 or None."""
@@ -1457,6 +1513,7 @@ cdef class Heap:
         cdef const FieldInfo* f = self.field_arg(r, field, "struct_get")
         return load_value(self, <uint8_t*>(self.base + r + f.offset), f, signed)
 
+    @cython.binding(False)
     def struct_set(self, ref, field, value):
         """Write a mutable field: ints wrap to packed widths, floats round to f32, refs are
         checked against the field's declared type (TypeError when they do not match)."""
@@ -1494,6 +1551,7 @@ cdef class Heap:
             memcpy(p + <size_t>i * f.size, value, f.size)
         return 0
 
+    @cython.binding(False)
     def array_new(self, type_index, length, value=None):
         """Allocate an array of `length` elements, each `value` (default: the element
         type's zero: 0, 0.0, 16 zero bytes, or null)."""
@@ -1514,6 +1572,7 @@ cdef class Heap:
             self.fill_elems(r, f, 0, n, staged)
         return self.wrap(r)
 
+    @cython.binding(False)
     def array_new_fixed(self, type_index, values):
         """Allocate an array holding `values`, converted and checked per element."""
         cdef const TypeInfo* ti = self.type_arg(type_index, COMPOSITE_ARRAY, "array_new_fixed")
@@ -1540,6 +1599,7 @@ cdef class Heap:
             c_free(stage)
         return self.wrap(r)
 
+    @cython.binding(False)
     def array_len(self, arr):
         cdef gcref_t r = self.object_arg(arr, KIND_ARRAY, "array_len")
         return (<ArrayHeader*>(self.base + r)).length
@@ -1565,6 +1625,7 @@ cdef class Heap:
     cdef const FieldInfo* elem_info(self, gcref_t r) noexcept:
         return &self.types[hdr_of(self, r).type_index].fields[0]
 
+    @cython.binding(False)
     def array_get(self, arr, index, *, bint signed=False):
         """Read element `index` (packed elements unsigned unless `signed`)."""
         cdef gcref_t r = self.object_arg(arr, KIND_ARRAY, "array_get")
@@ -1579,15 +1640,18 @@ cdef class Heap:
             raise TypeError(f"{what}: array type {hdr_of(self, r).type_index} is immutable")
         return 0
 
+    @cython.binding(False)
     def array_set(self, arr, index, value):
         cdef gcref_t r = self.object_arg(arr, KIND_ARRAY, "array_set")
         cdef uint32_t i = self.index_arg(r, index, "array_set")
-        cdef const FieldInfo* f = self.elem_info(r)
+        cdef const TypeInfo* ti = self.types[hdr_of(self, r).type_index]
+        cdef const FieldInfo* f = &ti.fields[0]
         cdef uint8_t staged[16]
         self.check_mutable_array(r, "array_set")
         convert_value(self, f, value, staged, "array_set")
-        self.fill_elems(r, f, i, 1, staged)
+        store_staged(self, <uint8_t*>(self.base + r + ti.size) + <size_t>i * f.size, f, staged)
 
+    @cython.binding(False)
     def array_fill(self, arr, start, value, count):
         """Set elements [start, start + count) to `value`."""
         cdef gcref_t r = self.object_arg(arr, KIND_ARRAY, "array_fill")
@@ -1598,6 +1662,7 @@ cdef class Heap:
         convert_value(self, f, value, staged, "array_fill")
         self.fill_elems(r, f, s, <uint32_t>count, staged)
 
+    @cython.binding(False)
     def array_copy(self, dst, dst_start, src, src_start, count):
         """Copy src[src_start:src_start + count] to dst[dst_start:...]; overlapping ranges
         of one array copy as if through a temporary. The source element type must be a
@@ -2547,7 +2612,6 @@ cdef class Heap:
 
 @cython.final
 @cython.no_gc_clear
-@cython.freelist(256)
 @cython.auto_pickle(False)
 cdef class GcRef:
     """A host handle that owns one count on a heap object. Released by ``del``, ``close()``
@@ -2620,6 +2684,73 @@ cdef class GcRef:
 
     def __reduce__(self):
         raise TypeError("GcRef handles cannot be pickled")
+
+
+# ==== GcRef lifecycle ======================================================================
+# The accessors make one handle per ref they return and the caller drops it soon after, so a
+# handle's two ends are written by hand. Cython's own tp_dealloc saves and restores the
+# exception state around __dealloc__ on every drop, which cost about as much as the rest of
+# the drop together. gcref_dealloc, installed as GcRef's tp_dealloc below, handles the common
+# case itself: a release build, a live handle of an open heap, and a count that is not the
+# object's last, which is a plain decrement (nothing can run that could see or raise an
+# exception); the handle then goes on a free list that wrap() takes from. Everything else (a
+# last count, whose cascade may run payload finalizers; zeal's checked drop; a released handle;
+# a closed heap) goes through Cython's tp_dealloc and __dealloc__ unchanged, and it frees the
+# handle.
+
+cdef extern from "Python.h":
+    PyObject* PyObject_Init(PyObject* op, PyTypeObject* tp) noexcept
+    void PyObject_GC_Track(void* op) noexcept
+    void PyObject_GC_UnTrack(void* op) noexcept
+    unsigned long Py_TPFLAGS_HEAPTYPE
+
+cdef enum:
+    GCREF_FREELIST = 256
+
+# Handles ready for reuse: untracked, reference count 0, heap None, raw 0.
+cdef PyObject* gcref_free[GCREF_FREELIST]
+cdef int gcref_nfree = 0
+cdef destructor cython_gcref_dealloc = NULL
+
+
+cdef void gcref_dealloc(PyObject* o) noexcept:
+    # `o` has reference count 0: every access goes through a C-level cast (no new reference).
+    global gcref_nfree
+    cdef PyObject* hp = <PyObject*>(<GcRef>o).heap
+    cdef gcref_t r = (<GcRef>o).raw
+    cdef ObjectHeader* hdr
+    if (not GC_ZEAL and r != 0 and hp != <PyObject*>None
+            and (<Heap>hp).base != NULL):
+        hdr = <ObjectHeader*>((<Heap>hp).base + r)
+        if hdr.ref_count > 1:
+            PyObject_GC_UnTrack(o)
+            hdr.ref_count -= 1
+            (<GcRef>o).raw = 0
+            # Dropping the heap reference may free the heap (and run code): the handle is on
+            # no list yet and nothing reads the heap after this.
+            (<GcRef>o).heap = None
+            if gcref_nfree < GCREF_FREELIST:
+                gcref_free[gcref_nfree] = o
+                gcref_nfree += 1
+            else:
+                o.ob_type.tp_free(o)
+            return
+    cython_gcref_dealloc(o)
+
+
+cdef int install_gcref_dealloc() except -1:
+    global cython_gcref_dealloc
+    cdef PyTypeObject* tp = <PyTypeObject*>GcRef
+    # A heap type (Cython's type-spec mode) would need its own reference counting on reuse:
+    # keep Cython's lifecycle there.
+    if tp.tp_flags & Py_TPFLAGS_HEAPTYPE:
+        return 0
+    cython_gcref_dealloc = tp.tp_dealloc
+    tp.tp_dealloc = gcref_dealloc
+    return 0
+
+
+install_gcref_dealloc()
 
 
 @cython.final

@@ -8,6 +8,7 @@ This package knows nothing of ``drc``.
 import os
 
 from registry.decode import decode_type_section
+from registry.encode import encode_module
 from registry.errors import InvalidTypeError, MalformedWasmError, RegistryError, UnknownTypeError
 from registry.layout import ArrayLayout, FieldLayout, StructLayout
 from registry.registry import (
@@ -58,5 +59,5 @@ __all__ = [
     "AbstractHeapType", "ArrayLayout", "ArrayType", "FieldLayout", "FieldType", "FuncType",
     "InvalidTypeError", "MalformedWasmError", "RecGroup", "RefType", "RegisteredType",
     "RegistryError", "StorageType", "StructLayout", "StructType", "SubType", "TypeCollection",
-    "TypeRegistry", "UnknownTypeError", "decode_type_section", "get_include",
+    "TypeRegistry", "UnknownTypeError", "decode_type_section", "encode_module", "get_include",
 ]

@@ -56,8 +56,15 @@ from registry.typeinfo cimport (
 from registry.errors import InvalidTypeError, RegistryError, UnknownTypeError
 from registry.layout import ArrayLayout, FieldLayout, StructLayout
 
+# registry.decode, imported on first use (it imports this module).
+cdef object _decode_type_section = None
+
 include "values.pxi"
 include "validate.pxi"
+include "words.pxi"
+include "wasm.pxi"
+include "cvalidate.pxi"
+include "records.pxi"
 
 
 # ==== Registry internals =====================================================================
@@ -67,12 +74,14 @@ include "validate.pxi"
 @cython.no_gc
 cdef class _Entry:
     """One registered rec group. Counts change only under the registry lock."""
-    cdef object key                  # RecGroup in hash-consing form
+    cdef bytes words                 # the group's words (words.pxi): its key in _wmap
+    # RecGroup in hash-consing form (its key in _map); None until seen from Python values
+    cdef object key
     cdef tuple indices               # engine index of each type of the group
     cdef Py_ssize_t registrations    # handles, collections and groups holding this one
     cdef bint unregistered           # set once, when the group leaves the registry
-    cdef list out                    # one entry per cross-group reference occurrence
-    cdef list trampolines            # trampoline groups this group holds a count on
+    cdef tuple out                   # one entry per cross-group reference occurrence
+    cdef tuple trampolines           # trampoline groups this group holds a count on
 
 
 cdef inline uint32_t _align_up(uint32_t x, uint32_t a) noexcept nogil:
@@ -115,11 +124,13 @@ cdef class TypeRegistry:
             self._chunks = NULL
             raise MemoryError()
         self._map = {}
+        self._wmap = {}
         self._entries = []
         self._types = []
         self._free = []
         self._drop_stack = []
         self._count = 0
+        self._fallbacks = 0
         self._depth = 0
 
     def __dealloc__(self):
@@ -212,7 +223,9 @@ cdef class TypeRegistry:
         cdef TypeInfo* rec
         cdef uint32_t idx
         e.unregistered = True
-        del self._map[e.key]
+        del self._wmap[e.words]
+        if e.key is not None:
+            del self._map[e.key]
         for i in e.indices:
             idx = i
             chunk = self._chunks[idx >> CHUNK_BITS]
@@ -245,92 +258,29 @@ cdef class TypeRegistry:
         if e is not None:
             e.registrations += 1
             return e
-        _validate_group(self, (<RecGroup>key).types, start, (<RecGroup>orig).types)
-        return self._new_entry(key)
-
-    cdef object _new_entry(self, object key):
-        cdef tuple ktypes = (<RecGroup>key).types
-        cdef Py_ssize_t n = len(ktypes), j, nalloc = 0
-        cdef list indices = []
-        cdef list tramps = []
-        cdef list runtime = []
-        cdef list displays = []
-        cdef list records = []
-        cdef dict pending_kinds = {}
-        cdef dict pos = {}
-        cdef _Entry e, t
-        cdef TypeInfo* rec
-        cdef SubType st
-        cdef _Canon canon
-        cdef object idx
-        try:
-            for j in range(n):
-                if self._free:
-                    idx = self._free.pop()
-                else:
-                    idx = len(self._entries)
-                    if idx >= MAX_TYPES:
-                        raise RegistryError(f"the registry is full ({MAX_TYPES} types)")
-                    self._entries.append(None)
-                    self._types.append(None)
-                indices.append(idx)
-                nalloc += 1
-                pending_kinds[idx] = _kind_code((<SubType>ktypes[j]).composite)
-                pos[idx] = j
-            canon = _Canon.__new__(_Canon)
-            canon.mode = MODE_RUNTIME
-            canon.table = indices
-            for j in range(n):
-                st = canon.subtype(ktypes[j])
-                runtime.append(st)
-                if st.supertype is None:
-                    displays.append((indices[j],))
-                else:
-                    sup = st.supertype
-                    if sup in pending_kinds:
-                        displays.append(displays[pos[sup]] + (indices[j],))
-                    else:
-                        displays.append(self._display(sup) + (indices[j],))
-            for j in range(n):
-                st = runtime[j]
-                tramp = <uint32_t>TYPE_INDEX_NONE
-                if type(st.composite) is FuncType:
-                    tf = _trampoline_func(self, <FuncType>st.composite, pending_kinds)
-                    if tf == st.composite and st.final and st.supertype is None:
-                        tramp = indices[j]
-                    else:
-                        tg = _mk_group((_mk_sub(tf, True, None),))
-                        t = self._register_key(tg, -1, tg)
-                        tramps.append(t)
-                        tramp = t.indices[0]
-                rec = _build_record(self, indices[j], st, displays[j], tramp, pending_kinds)
-                records.append(<size_t>rec)
-                self._set_record_chunk(indices[j])
-        except BaseException:
-            for r in records:
-                free(<TypeInfo*><size_t>r)
-            for t in tramps:
-                self._decref(t)
-            self._free.extend(reversed(indices))
-            raise
-        # Commit: nothing below allocates anything that can fail in practice.
-        e = _Entry.__new__(_Entry)
+        words = _words_of_group(key)
+        e = self._wmap.get(words)
+        if e is None:
+            _validate_group(self, (<RecGroup>key).types, start, (<RecGroup>orig).types)
+            e = _entry_from_words(self, words, NULL, NULL)
+        else:
+            e.registrations += 1          # registered from .wasm bytes (or as a trampoline)
         e.key = key
-        e.indices = tuple(indices)
-        e.registrations = 1
-        e.trampolines = tramps
-        e.out = []
-        for st in ktypes:
-            _collect_edges(self, st, e.out)
-        for t in e.out:
-            t.registrations += 1
-        for j in range(n):
-            self._entries[indices[j]] = e
-            self._types[indices[j]] = runtime[j]
-            self._set_record(indices[j], <TypeInfo*><size_t>records[j])
         self._map[key] = e
-        self._count += n
         return e
+
+    cdef object _type_of(self, object index):
+        """The runtime-form SubType of a registered index, built from its group's words on
+        first use."""
+        cdef _Entry e
+        st = self._types[index]
+        if st is None:
+            e = <_Entry>self._entries[index]
+            g = _group_of_words(e.words, e.indices)
+            for i, st in zip(e.indices, g.types):
+                self._types[i] = st
+            st = self._types[index]
+        return st
 
     cdef int _set_record_chunk(self, uint32_t index) except -1:
         # Allocate the chunk ahead of the commit, so that committing cannot fail.
@@ -428,9 +378,112 @@ cdef class TypeRegistry:
             self._exit()
 
     def register_wasm(self, wasm_bytes):
-        """Decode the type section of a WebAssembly binary and register it as a module."""
-        from registry.decode import decode_type_section
-        return self.register_module(decode_type_section(wasm_bytes))
+        """Register the type section of a WebAssembly binary as a module.
+
+        The same as ``register_module(decode_type_section(wasm_bytes))``, with the same
+        errors (``MalformedWasmError``, ``InvalidTypeError``), but decoded and registered in C
+        without building type values.
+        """
+        if not isinstance(wasm_bytes, (bytes, bytearray, memoryview)):
+            raise TypeError(f"expected bytes, not {type(wasm_bytes).__name__}")
+        cdef bytes data = bytes(wasm_bytes)      # a private copy: nothing can change it
+        return self.c_register_wasm(<const unsigned char*>PyBytes_AS_STRING(data),
+                                    PyBytes_GET_SIZE(data))
+
+    cdef TypeCollection c_register_wasm(self, const unsigned char* data, Py_ssize_t size):
+        cdef WordBuf mw
+        cdef Py_ssize_t ntypes = 0
+        if size < 0 or (data == NULL and size > 0):
+            raise ValueError(f"c_register_wasm: no data ({size} bytes at NULL)")
+        mw.w = NULL
+        mw.n = mw.cap = 0
+        try:
+            self._enter()
+            try:
+                if _decode_module(data, size, &mw, &ntypes) != 0:
+                    self._fallbacks += 1
+                    return _register_wasm_values(self, data, size)
+                return self._register_words(mw.w, mw.n, ntypes, data, size)
+            finally:
+                self._exit()
+        finally:
+            free(mw.w)
+
+    cdef TypeCollection _register_words(self, const uint32_t* w, Py_ssize_t nw,
+                                        Py_ssize_t ntypes, const unsigned char* data,
+                                        Py_ssize_t size):
+        """Register the decoded module `w` (module form); holds the lock."""
+        cdef uint32_t ngroups = w[0], n
+        cdef Py_ssize_t p = 1, start = 0, length, j
+        cdef uint32_t mod2eng_small[SMALL_GROUP]
+        cdef Py_ssize_t offs_small[SMALL_GROUP + 1]
+        cdef uint32_t* mod2eng = mod2eng_small
+        cdef uint32_t* mod2eng_own = NULL
+        cdef Py_ssize_t* offs = NULL
+        cdef Py_ssize_t* offs_own = NULL
+        cdef WordBuf cw, refs
+        cdef list held = []
+        cdef _Entry e = None
+        cdef bint fall_back = False
+        cdef TypeCollection coll
+        cw.w = refs.w = NULL
+        cw.n = cw.cap = refs.n = refs.cap = 0
+        try:
+            if ntypes > SMALL_GROUP:
+                mod2eng = mod2eng_own = <uint32_t*>malloc(ntypes * sizeof(uint32_t))
+                if mod2eng == NULL:
+                    raise MemoryError()
+            try:
+                for _ in range(ngroups):
+                    n = w[p]
+                    if n <= SMALL_GROUP:
+                        offs = offs_small
+                    else:
+                        free(offs_own)
+                        offs = offs_own = <Py_ssize_t*>malloc((n + 1) * sizeof(Py_ssize_t))
+                        if offs == NULL:
+                            raise MemoryError()
+                    refs.n = 0
+                    length = _canonical_words(w + p, nw - p, start, mod2eng, &cw, offs, &refs)
+                    if length < 0:
+                        fall_back = True
+                        break
+                    key = PyBytes_FromStringAndSize(<char*>cw.w, length * sizeof(uint32_t))
+                    e = self._wmap.get(key)
+                    if e is not None:
+                        e.registrations += 1
+                    elif not _c_group_valid(self, cw.w, offs):
+                        fall_back = True
+                        break
+                    else:
+                        e = _entry_from_words(self, key, offs, &refs)
+                    held.append(e)
+                    for j in range(n):
+                        mod2eng[start + j] = e.indices[j]
+                    start += n
+                    p += length
+            except BaseException:
+                for e in held:
+                    self._decref(e)
+                raise
+            if fall_back:
+                for e in held:
+                    self._decref(e)
+                self._fallbacks += 1
+                return _register_wasm_values(self, data, size)
+            coll = TypeCollection.__new__(TypeCollection, _INTERNAL)
+            coll._registry = self
+            coll._entries = held
+            if len(held) == 1:
+                coll._indices = e.indices
+            else:
+                coll._indices = tuple([mod2eng[j] for j in range(start)])
+            return coll
+        finally:
+            free(mod2eng_own)
+            free(offs_own)
+            free(cw.w)
+            free(refs.w)
 
     def root(self, index):
         """A ``RegisteredType`` holding one new registration on ``index``'s rec group."""
@@ -448,7 +501,7 @@ cdef class TypeRegistry:
         self._enter()
         try:
             self._check_index(index)
-            return self._types[index]
+            return self._type_of(index)
         finally:
             self._exit()
 
@@ -561,14 +614,23 @@ cdef class TypeRegistry:
         self._enter()
         try:
             for key, e in self._map.items():
-                if e.key is not key or e.unregistered:
+                if e.key is not key or self._wmap.get(e.words) is not e:
+                    raise RegistryError(f"group {e.indices}: stale RecGroup key")
+                if _words_of_group(key) != e.words:
+                    raise RegistryError(f"group {e.indices}: its RecGroup key and words differ")
+            for words, e in self._wmap.items():
+                if e.words is not words or e.unregistered:
                     raise RegistryError(f"group {e.indices}: stale hash-consing entry")
+                if e.key is not None and self._map.get(e.key) is not e:
+                    raise RegistryError(f"group {e.indices}: its RecGroup key is not mapped")
+                if _words_of_group(_group_of_words(words, None)) != words:
+                    raise RegistryError(f"group {e.indices}: its words do not round-trip")
                 for idx in e.indices:
                     n += 1
-                    st = self._types[idx]
                     rec = self.type_info(idx)
-                    if self._entries[idx] is not e or st is None or rec == NULL:
-                        raise RegistryError(f"type {idx}: slab, types and records disagree")
+                    if self._entries[idx] is not e or rec == NULL:
+                        raise RegistryError(f"type {idx}: slab and records disagree")
+                    st = self._type_of(idx)
                     if (rec.index != idx or rec.kind != _kind_code((<SubType>st).composite)
                             or rec.is_final != (<SubType>st).final):
                         raise RegistryError(f"type {idx}: record does not match its type")
@@ -606,7 +668,7 @@ cdef class TypeRegistry:
         return 0 <= index < MAX_TYPES and self.type_info(index) != NULL
 
     def __repr__(self):
-        return f"<TypeRegistry: {self._count} types in {len(self._map)} rec groups>"
+        return f"<TypeRegistry: {self._count} types in {len(self._wmap)} rec groups>"
 
     def _bench_c_is_subtype(self, uint32_t sub, uint32_t sup, Py_ssize_t n):
         """Benchmark aid: call ``c_is_subtype(sub, sup)`` ``n`` times in a C loop.
@@ -618,6 +680,11 @@ cdef class TypeRegistry:
             for i in range(n):
                 hits += self.c_is_subtype(sub, sup + <uint32_t>(i & 0))
         return hits
+
+    def _wasm_fallbacks(self):
+        """Test aid: how many register_wasm / c_register_wasm calls the C path handed to the
+        Python path (bytes or groups it does not accept)."""
+        return self._fallbacks
 
     def _locked(self, fn):
         """Test aid: call ``fn()`` holding the registry lock, where a handle's finalizer may
@@ -637,8 +704,20 @@ cdef object _handle(TypeRegistry reg, _Entry e, object index):
     (<RegisteredType>h)._registry = reg
     (<RegisteredType>h)._entry = e
     (<RegisteredType>h)._index = index
-    (<RegisteredType>h)._type = reg._types[index]
+    (<RegisteredType>h)._type = reg._type_of(index)
     return h
+
+
+cdef TypeCollection _register_wasm_values(TypeRegistry reg, const unsigned char* data,
+                                          Py_ssize_t size):
+    """The Python path for bytes the C path does not accept: decode.py and register_module
+    raise the precise error (or register the module, if the C checks were too strict)."""
+    global _decode_type_section
+    if _decode_type_section is None:
+        from registry.decode import decode_type_section
+        _decode_type_section = decode_type_section
+    groups = _decode_type_section(PyBytes_FromStringAndSize(<const char*>data, size))
+    return reg.register_module(groups)
 
 
 cdef int _release(TypeRegistry reg, list entries) except -1:
@@ -659,9 +738,6 @@ cdef class TypeCollection:
 
     ``close()``, leaving a ``with`` block, or dropping the collection releases them.
     """
-    cdef TypeRegistry _registry
-    cdef list _entries
-    cdef tuple _indices
 
     def __cinit__(self, *args):
         _check_internal(args, "TypeCollection is created by TypeRegistry.register_module")
@@ -689,10 +765,20 @@ cdef class TypeCollection:
 
     def close(self):
         """Release the module's registrations (idempotent)."""
+        self.c_close()
+
+    cdef int c_close(self) except -1:
         entries = self._entries
         if entries is not None:
             self._entries = None
             _release(self._registry, entries)
+        return 0
+
+    cdef Py_ssize_t c_shared_types(self, uint32_t* out, Py_ssize_t cap) noexcept:
+        cdef Py_ssize_t n = len(self._indices), k
+        for k in range(min(n, cap)):
+            out[k] = self._indices[k]
+        return n
 
     def __len__(self):
         return len(self._indices)

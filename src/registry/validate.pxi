@@ -1,7 +1,8 @@
-# Validation (the Wasm GC type rules), trampolines, edges and C records. Included in
-# registry.pyx. Validation runs on a group in hash-consing form: a concrete heap type is an
-# engine index (>= 0, an already registered type) or a group-relative index (-1 - i), so type
-# equivalence is plain equality and declared subtyping is a walk of short chains.
+# Validation (the Wasm GC type rules) of groups of Python values, with the error messages.
+# Included in registry.pyx. Validation runs on a group in hash-consing form: a concrete heap
+# type is an engine index (>= 0, an already registered type) or a group-relative index
+# (-1 - i), so type equivalence is plain equality and declared subtyping is a walk of short
+# chains. cvalidate.pxi applies the same rules to a group's words.
 
 
 # Wasm engines' limit on supertype chains (wasmparser's MAX_WASM_SUBTYPING_DEPTH); it also
@@ -129,7 +130,7 @@ cdef int _validate_group(TypeRegistry reg, tuple ktypes, Py_ssize_t start,
         if st.supertype is None:
             continue
         s = st.supertype
-        sup_t = ktypes[-1 - s] if s < 0 else reg._types[s]
+        sup_t = ktypes[-1 - s] if s < 0 else reg._type_of(s)
         sup_name = repr((<SubType>orig[j]).supertype)
         pre = f"{_label(start, j)}: supertype {sup_name}"
         if sup_t.final:
@@ -177,152 +178,3 @@ cdef int _validate_group(TypeRegistry reg, tuple ktypes, Py_ssize_t start,
                         f"{pre}: result {k} {_show(fr[k], start)} is not a subtype of "
                         f"{_show(sr[k], start)} (rule: results are covariant)")
     return 0
-
-
-cdef int _pending_or_registered_kind(TypeRegistry reg, object h, dict pending) except -1:
-    k = pending.get(h)
-    if k is not None:
-        return k
-    return reg._kind(h)
-
-
-cdef object _tramp_val(TypeRegistry reg, object v, dict pending):
-    if type(v) is not RefType:
-        return v
-    cdef RefType r = <RefType>v
-    if type(r.heap) is AbstractHeapType:
-        top = (<AbstractHeapType>r.heap).top
-    elif _pending_or_registered_kind(reg, r.heap, pending) == COMPOSITE_FUNC:
-        top = FUNC
-    else:
-        top = ANY
-    if r.nullable and r.heap is top:
-        return r
-    return _mk_ref(top, True)
-
-
-cdef FuncType _trampoline_func(TypeRegistry reg, FuncType f, dict pending):
-    """Every reference param/result becomes (ref null <top>); the rest stays (Wasmtime's
-    trampoline types)."""
-    p = tuple([_tramp_val(reg, v, pending) for v in f.params])
-    r = tuple([_tramp_val(reg, v, pending) for v in f.results])
-    if p == f.params and r == f.results:
-        return f
-    return _mk_func(p, r)
-
-
-cdef int _collect_edges(TypeRegistry reg, SubType st, list out) except -1:
-    """One entry per occurrence of a cross-group reference (engine index) in `st`."""
-    cdef list entries = reg._entries
-    if st.supertype is not None and st.supertype >= 0:
-        out.append(entries[st.supertype])
-    c = st.composite
-    if type(c) is StructType:
-        items = [(<FieldType>f).storage for f in (<StructType>c).fields]
-    elif type(c) is ArrayType:
-        items = [(<ArrayType>c).element.storage]
-    else:
-        items = (<FuncType>c).params + (<FuncType>c).results
-    for v in items:
-        if type(v) is RefType:
-            h = (<RefType>v).heap
-            if type(h) is not AbstractHeapType and h >= 0:
-                out.append(entries[h])
-    return 0
-
-
-cdef int _fill_field(TypeRegistry reg, FieldInfo* fi, FieldType f, dict pending) except -1:
-    s = f.storage
-    fi.storage = _storage_code(s)
-    fi.size = _storage_size(s)
-    fi.mutable = f.mutable
-    fi.is_gc_ref = 0
-    if type(s) is RefType:
-        h = (<RefType>s).heap
-        fi.ref_nullable = (<RefType>s).nullable
-        if type(h) is AbstractHeapType:
-            fi.ref_heap = (<AbstractHeapType>h).code
-            top = _top_code(fi.ref_heap)
-            fi.is_gc_ref = (top != HEAP_FUNC and fi.ref_heap != HEAP_I31)
-        else:
-            fi.ref_heap = h
-            fi.is_gc_ref = _pending_or_registered_kind(reg, h, pending) != COMPOSITE_FUNC
-    return 0
-
-
-cdef TypeInfo* _build_record(TypeRegistry reg, object index, SubType st, tuple display,
-                             uint32_t trampoline, dict pending) except NULL:
-    """One malloc block: TypeInfo, then FieldInfo[nfields], display[], gc_ref_offsets[]."""
-    cdef Py_ssize_t nf = 0, depth = len(display) - 1, k, ngc = 0
-    cdef uint64_t size, offset, align, fsize
-    cdef TypeInfo* rec
-    cdef FieldInfo* fields
-    cdef uint32_t* disp
-    cdef uint32_t* gcoffs
-    c = st.composite
-    if type(c) is StructType:
-        nf = len((<StructType>c).fields)
-        ngc = nf      # upper bound; the block may carry a few unused words
-    elif type(c) is ArrayType:
-        nf = 1
-    rec = <TypeInfo*>calloc(1, sizeof(TypeInfo) + nf * sizeof(FieldInfo)
-                            + (depth + 1 + ngc) * sizeof(uint32_t))
-    if rec == NULL:
-        raise MemoryError()
-    fields = <FieldInfo*>(rec + 1)
-    disp = <uint32_t*>(fields + nf)
-    gcoffs = disp + depth + 1
-    rec.index = index
-    rec.kind = _kind_code(c)
-    rec.is_final = st.final
-    rec.depth = depth
-    for k in range(depth + 1):
-        disp[k] = display[k]
-    rec.display = disp
-    rec.trampoline = trampoline
-    try:
-        if type(c) is StructType:
-            size = DRC_HEADER_SIZE
-            align = DRC_HEADER_ALIGN
-            ngc = 0
-            for k in range(nf):
-                _fill_field(reg, &fields[k], (<StructType>c).fields[k], pending)
-                fsize = fields[k].size
-                offset = (size + fsize - 1) & ~(fsize - 1)
-                if fsize > align:
-                    align = fsize
-                size = offset + fsize
-                if size > 0xFFFFFFFF:
-                    raise InvalidTypeError(f"type {index}: the struct does not fit in a "
-                                           "32-bit heap (rule: object size limit)")
-                fields[k].offset = <uint32_t>offset
-                if fields[k].is_gc_ref:
-                    gcoffs[ngc] = <uint32_t>offset
-                    ngc += 1
-            # Rounded to the struct's alignment (not to the allocator's 16).
-            size = (size + align - 1) & ~(align - 1)
-            if size > 0xFFFFFFFF:
-                raise InvalidTypeError(f"type {index}: the struct does not fit in a "
-                                       "32-bit heap (rule: object size limit)")
-            rec.size = <uint32_t>size
-            rec.align = <uint32_t>align
-            rec.nfields = nf
-            rec.fields = fields
-            rec.n_gc_refs = ngc
-            rec.gc_ref_offsets = gcoffs if ngc else NULL
-        elif type(c) is ArrayType:
-            _fill_field(reg, &fields[0], (<ArrayType>c).element, pending)
-            fields[0].offset = 0
-            fsize = fields[0].size
-            rec.elem_size = <uint32_t>fsize
-            rec.size = _align_up(DRC_ARRAY_LENGTH_OFFSET + 4, <uint32_t>fsize)
-            rec.align = <uint32_t>(fsize if fsize > DRC_HEADER_ALIGN else DRC_HEADER_ALIGN)
-            rec.nfields = 1
-            rec.fields = fields
-            rec.elems_are_gc_refs = fields[0].is_gc_ref
-            rec.n_gc_refs = fields[0].is_gc_ref
-            rec.gc_ref_offsets = NULL
-    except BaseException:
-        free(rec)
-        raise
-    return rec

@@ -615,12 +615,12 @@ cdef list _as_groups(object groups):
 
 
 # ==== Canonicalization =======================================================================
-# The same walk rewrites type references in three ways; each rewrite copies only the parts
-# that change, so groups without concrete references are shared, not copied.
+# The same walk rewrites type references in two ways; each rewrite copies only the parts
+# that change, so groups without concrete references are shared, not copied. (A registered
+# group's runtime form is built from its words: words.pxi.)
 
 cdef enum:
     MODE_MODULE = 1     # module index -> group-relative (-1 - i) inside, engine index outside
-    MODE_RUNTIME = 2    # group-relative -> the group's new engine indices
     MODE_ENGINE = 3     # engine index -> itself, checked to be registered
 
 
@@ -631,13 +631,11 @@ cdef class _Canon:
     cdef Py_ssize_t start          # MODE_MODULE: the group's first module index
     cdef Py_ssize_t end            # MODE_MODULE: one past its last
     cdef Py_ssize_t owner          # the module index being rewritten (error messages)
-    cdef list table                # MODE_MODULE: module -> engine; MODE_RUNTIME: new indices
+    cdef list table                # MODE_MODULE: module -> engine
     cdef TypeRegistry registry     # MODE_ENGINE
 
     cdef object index(self, object h, bint is_super):
         cdef Py_ssize_t i = h
-        if self.mode == MODE_RUNTIME:
-            return self.table[-1 - i] if i < 0 else h
         if self.mode == MODE_ENGINE:
             if (i >= len(self.registry._entries) or self.registry._entries[i] is None):
                 what = "supertype" if is_super else "referenced type"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import weakref
 
 import pytest
@@ -201,3 +202,58 @@ def test_issue_13037_exposing_twice_keeps_one_oasr_count(reg, node):
     assert h.ref_count(a) == 2 and h.stats()["oasr_len"] == 1
     h.verify()
     h.close()
+
+
+# ---- handle recycling (heap.pyx, "GcRef lifecycle") -----------------------------------------
+
+def test_recycled_handles_carry_their_new_object_and_count(heap, node):
+    leaf = heap.struct_new(node, (None, None))
+    other = heap.struct_new(node, (None, None))
+    parent = heap.struct_new(node, (leaf, other))
+    for _ in range(1000):
+        a = heap.struct_get(parent, 0)
+        b = heap.struct_get(parent, 1)
+        assert a == leaf and b == other and a != b
+        assert a.heap is heap and gc.is_tracked(a)
+        assert heap.ref_count(leaf) == 3 and heap.ref_count(other) == 3
+        del a, b
+    assert heap.ref_count(leaf) == 2 and heap.ref_count(other) == 2
+
+
+def test_dropping_more_handles_than_the_free_list_keeps(heap, node):
+    leaf = heap.struct_new(node, (None, None))
+    parent = heap.struct_new(node, (leaf, None))
+    handles = [heap.struct_get(parent, 0) for _ in range(2000)]
+    assert heap.ref_count(leaf) == 2002
+    del handles
+    assert heap.ref_count(leaf) == 2
+    handles = [heap.struct_get(parent, 0) for _ in range(2000)]
+    assert all(h == leaf for h in handles) and len({id(h) for h in handles}) == 2000
+    del handles
+    assert heap.ref_count(leaf) == 2
+
+
+def test_dropping_handles_keeps_the_exception_being_handled(heap, node):
+    leaf = heap.struct_new(node, (None, None))
+    parent = heap.struct_new(node, (leaf, None))
+    try:
+        raise KeyError("in flight")
+    except KeyError:
+        got = heap.struct_get(parent, 0)
+        del got                                          # not the object's last count
+        lone = heap.struct_new(node, (None, None))
+        del lone                                         # the last count: the cascade
+        assert sys.exc_info()[0] is KeyError
+    assert heap.ref_count(leaf) == 2
+
+
+def test_the_last_handle_on_a_heap_releases_it(reg, node):
+    h = Heap(reg)
+    leaf = h.struct_new(node, (None, None))
+    h.expose(leaf)                                       # the OASR list holds a count too
+    ref = weakref.ref(h)
+    del h
+    assert ref() is not None                             # the handle keeps its heap
+    assert leaf.heap.ref_count(leaf) == 2
+    del leaf                                             # not the last count, the last handle
+    assert ref() is None

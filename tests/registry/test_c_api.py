@@ -116,3 +116,42 @@ def test_c_is_subtype_loops_from_another_extension(regdown):
     c.close()
     for count in (regdown.count_c_is_subtype, regdown.count_inline_is_subtype):
         assert count(reg, deep, root, 10) == 0              # unregistered: never a subtype
+
+
+def test_c_register_wasm_from_another_extension(regdown):
+    from registry import (
+        I32,
+        FieldType,
+        InvalidTypeError,
+        MalformedWasmError,
+        StructType,
+        SubType,
+        TypeRegistry,
+        encode_module,
+    )
+
+    chain = [SubType(StructType([FieldType(I32)] * (k + 1)), final=False,
+                     supertype=k - 1 if k else None) for k in range(8)]
+    wasm = encode_module(chain)
+    reg = TypeRegistry()
+    with reg.register_module(chain) as py:
+        # Eight singleton groups: the first is held by py and by the second's supertype.
+        assert reg.registration_count(py.shared_type(0)) == 2
+        c, indices, n = regdown.register_bytes(reg, wasm)
+        assert n == 8 and tuple(indices) == py.shared_types == c.shared_types
+        assert regdown.record(reg, indices[7])["display"] == indices
+        assert reg.registration_count(indices[0]) == 3
+        assert regdown.close_twice(c) and reg.registration_count(indices[0]) == 2
+    assert len(reg) == 0
+    assert regdown.churn(reg, wasm, 1000) == 16_000 and len(reg) == 0
+    with pytest.raises(MalformedWasmError, match="runs past the end"):
+        regdown.register_bytes(reg, wasm[:-3])
+    bad = encode_module([SubType(StructType(), final=True), SubType(StructType(), supertype=0)])
+    with pytest.raises(InvalidTypeError, match="final"):
+        regdown.register_bytes(reg, bad)
+    with pytest.raises(ValueError, match="no data"):
+        regdown.register_null(reg, 8)
+    with pytest.raises(MalformedWasmError):
+        regdown.register_null(reg, 0)
+    assert len(reg) == 0
+    reg.verify()

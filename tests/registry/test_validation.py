@@ -22,12 +22,14 @@ from registry import (
     FieldType,
     FuncType,
     InvalidTypeError,
+    MalformedWasmError,
     RecGroup,
     RefType,
     StructType,
     SubType,
     TypeRegistry,
     UnknownTypeError,
+    encode_module,
 )
 
 
@@ -65,11 +67,25 @@ def rejects(reg, groups, *words):
     assert len(reg) == before
     reg.verify()
     assert isinstance(info.value, ValueError)
+    # The same groups as .wasm bytes: the C path refuses them with the same message (packed
+    # types in a signature cannot even be decoded).
+    with pytest.raises((InvalidTypeError, MalformedWasmError)) as binfo:
+        reg.register_wasm(encode_module(groups))
+    if isinstance(binfo.value, InvalidTypeError):
+        assert str(binfo.value) == msg
+    else:
+        assert "packed" in str(binfo.value)
+    assert len(reg) == before
+    reg.verify()
     return msg
 
 
 def accepts(reg, groups):
-    reg.register_module(groups).close()
+    fallbacks = reg._wasm_fallbacks()
+    with reg.register_module(groups) as c, reg.register_wasm(encode_module(groups)) as b:
+        assert b.shared_types == c.shared_types
+    # The C path took them without the Python path's help.
+    assert reg._wasm_fallbacks() == fallbacks
 
 
 # ---- index bounds --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Registries shared by threads: writers register and drop the *same* groups (hash-consing
-hits racing unregistration) while readers query those types and heaps allocate them. Readers
+hits racing unregistration), as type values or as .wasm bytes (the C path), while readers
+query those types and heaps allocate them. Readers
 accept exactly two outcomes for an index: the right answer, or UnknownTypeError once it is
 gone; anything else (a wrong answer, another exception, a crash) fails."""
 
@@ -16,6 +17,14 @@ A = R.SubType(R.StructType([R.FieldType(R.I32, True)]), final=False)
 B = R.SubType(R.StructType([R.FieldType(R.I32, True), R.FieldType(R.I64)]), supertype=0)
 GROUPS = [[A], [A, B], [R.RecGroup([R.SubType(R.StructType([R.FieldType(R.RefType(1))])),
                                     R.SubType(R.ArrayType(R.FieldType(R.RefType(0), True)))])]]
+WASM = [R.encode_module(g) for g in GROUPS]
+
+
+def register(reg, rnd, k):
+    """Module k of GROUPS, through either path (both hash-cons onto the same groups)."""
+    if rnd.random() < 0.5:
+        return reg.register_wasm(WASM[k])
+    return reg.register_module(GROUPS[k])
 
 
 def test_writers_and_readers_share_a_registry():
@@ -31,7 +40,7 @@ def test_writers_and_readers_share_a_registry():
         try:
             for _ in range(4000):
                 if rnd.random() < 0.55 or not held:
-                    c = reg.register_module(rnd.choice(GROUPS))
+                    c = register(reg, rnd, rnd.randrange(len(GROUPS)))
                     if len(c) == 2 and c.shared_type(1) != c.shared_type(0):
                         with lock:
                             published.append(c.shared_types)
@@ -64,7 +73,7 @@ def test_writers_and_readers_share_a_registry():
                         pass
                 # Held queries must be right: a registration of our own keeps [A, B] alive
                 # (a hash-consing hit racing the writers' drops).
-                with reg.register_module(GROUPS[1]) as mine:
+                with register(reg, rnd, 1) as mine:
                     a, b = mine.shared_types
                     assert reg.is_subtype(b, a) and not reg.is_subtype(a, b)
                     assert reg.ref_matches(R.RefType(b, False), R.RefType(a))

@@ -42,6 +42,14 @@ def registry_chain() -> list[Any]:
     return [RecGroup(types)]
 
 
+def registry_chain_wasm() -> bytes:
+    """The binary of registry_types.wat: the bytes wat2wasm makes of it up to the custom
+    "name" section it appends, i.e. a type section holding registry_chain() as one rec group."""
+    from registry import encode_module
+
+    return encode_module(registry_chain())
+
+
 class Sampler:
     """Heap stats over time, taken between units of work, never inside a hot loop."""
 

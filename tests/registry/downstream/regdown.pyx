@@ -63,3 +63,41 @@ def count_inline_is_subtype(TypeRegistry reg, uint32_t a, uint32_t b, Py_ssize_t
 
 def none_code():
     return <uint32_t>TYPE_INDEX_NONE, <uint32_t>HEAP_ABSTRACT_BASE
+
+
+# ---- registration straight from .wasm bytes ---------------------------------------------------
+
+from registry.registry cimport TypeCollection
+
+
+def register_bytes(TypeRegistry reg, bytes wasm):
+    """c_register_wasm on the bytes: (collection, its engine indices, its type count)."""
+    cdef TypeCollection c = reg.c_register_wasm(wasm, len(wasm))
+    cdef uint32_t out[64]
+    cdef Py_ssize_t n = c.c_shared_types(out, 64), i
+    return c, [out[i] for i in range(min(n, 64))], n
+
+
+def register_null(TypeRegistry reg, Py_ssize_t size):
+    return reg.c_register_wasm(NULL, size)
+
+
+def close_twice(TypeCollection c):
+    c.c_close()
+    c.c_close()
+    return c.closed
+
+
+def churn(TypeRegistry reg, bytes wasm, int rounds):
+    """What an embedder's loop does: register a module's bytes twice (a new group, then a
+    hash-consing hit) and release both, `rounds` times; returns the types seen."""
+    cdef const unsigned char* data = wasm
+    cdef Py_ssize_t size = len(wasm), total = 0
+    cdef TypeCollection a, b
+    for _ in range(rounds):
+        a = reg.c_register_wasm(data, size)
+        b = reg.c_register_wasm(data, size)
+        total += a.c_shared_types(NULL, 0) + b.c_shared_types(NULL, 0)
+        a.c_close()
+        b.c_close()
+    return total
