@@ -237,9 +237,9 @@ cdef bint _c_group_valid(TypeRegistry reg, const uint32_t* w, const Py_ssize_t* 
                 rel[k] = e.indices[k]
                 if rel[k] == s:
                     sp = k
-            side.w = <const uint32_t*>PyBytes_AS_STRING(e.words)
+            side.w = <const uint32_t*>PyBytes_AS_STRING(e.gkey.words)
             side.rel = rel
-            if sp < 0 or _scan_group(side.w, PyBytes_GET_SIZE(e.words) // 4, soffs,
+            if sp < 0 or _scan_group(side.w, PyBytes_GET_SIZE(e.gkey.words) // 4, soffs,
                                      NULL) < 0:
                 raise RegistryError(f"type {s}: its group's words are inconsistent")
             ok = _extends(&g, j, &side, soffs[sp])

@@ -193,13 +193,13 @@ cdef bytes _trampoline_words(TypeRegistry reg, const uint32_t* w, Py_ssize_t at,
         free(b.w)
 
 
-cdef _Entry _entry_from_words(TypeRegistry reg, bytes key, const Py_ssize_t* offs_in,
+cdef _Entry _entry_from_words(TypeRegistry reg, _GroupKey key, const Py_ssize_t* offs_in,
                               const WordBuf* refs_in):
     """Register the validated group `key` (a hash-consing miss): a new entry holding one
     registration. `offs_in` and `refs_in` are the group's _scan_group results, or NULL to
     have them computed here. On failure nothing stays allocated or counted."""
-    cdef const uint32_t* w = <const uint32_t*>PyBytes_AS_STRING(key)
-    cdef Py_ssize_t nw = PyBytes_GET_SIZE(key) // 4, j, k
+    cdef const uint32_t* w = <const uint32_t*>PyBytes_AS_STRING(key.words)
+    cdef Py_ssize_t nw = PyBytes_GET_SIZE(key.words) // 4, j, k
     cdef uint32_t n = w[0] if nw else 0
     cdef Py_ssize_t offs_small[SMALL_GROUP + 1]
     cdef uint32_t kinds_small[SMALL_GROUP + 1]
@@ -255,6 +255,7 @@ cdef _Entry _entry_from_words(TypeRegistry reg, bytes key, const Py_ssize_t* off
                     if tkey is None:
                         recs[j].trampoline = indices[j]
                     else:
+                        tkey = _group_key(tkey)
                         t = reg._wmap.get(tkey)
                         if t is None:
                             t = _entry_from_words(reg, tkey, NULL, NULL)
@@ -274,7 +275,7 @@ cdef _Entry _entry_from_words(TypeRegistry reg, bytes key, const Py_ssize_t* off
         # Commit: nothing below allocates anything that can fail in practice.
         e = _Entry.__new__(_Entry)
         e.key = None
-        e.words = key
+        e.gkey = key
         e.indices = itup
         e.registrations = 1
         e.trampolines = () if tramps is None else tuple(tramps)

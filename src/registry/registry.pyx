@@ -74,7 +74,7 @@ include "records.pxi"
 @cython.no_gc
 cdef class _Entry:
     """One registered rec group. Counts change only under the registry lock."""
-    cdef bytes words                 # the group's words (words.pxi): its key in _wmap
+    cdef _GroupKey gkey              # the group's words (words.pxi): its key in _wmap
     # RecGroup in hash-consing form (its key in _map); None until seen from Python values
     cdef object key
     cdef tuple indices               # engine index of each type of the group
@@ -223,7 +223,7 @@ cdef class TypeRegistry:
         cdef TypeInfo* rec
         cdef uint32_t idx
         e.unregistered = True
-        del self._wmap[e.words]
+        del self._wmap[e.gkey]
         if e.key is not None:
             del self._map[e.key]
         for i in e.indices:
@@ -258,11 +258,11 @@ cdef class TypeRegistry:
         if e is not None:
             e.registrations += 1
             return e
-        words = _words_of_group(key)
-        e = self._wmap.get(words)
+        gkey = _group_key(_words_of_group(key))
+        e = self._wmap.get(gkey)
         if e is None:
             _validate_group(self, (<RecGroup>key).types, start, (<RecGroup>orig).types)
-            e = _entry_from_words(self, words, NULL, NULL)
+            e = _entry_from_words(self, gkey, NULL, NULL)
         else:
             e.registrations += 1          # registered from .wasm bytes (or as a trampoline)
         e.key = key
@@ -276,7 +276,7 @@ cdef class TypeRegistry:
         st = self._types[index]
         if st is None:
             e = <_Entry>self._entries[index]
-            g = _group_of_words(e.words, e.indices)
+            g = _group_of_words(e.gkey.words, e.indices)
             for i, st in zip(e.indices, g.types):
                 self._types[i] = st
             st = self._types[index]
@@ -448,7 +448,8 @@ cdef class TypeRegistry:
                     if length < 0:
                         fall_back = True
                         break
-                    key = PyBytes_FromStringAndSize(<char*>cw.w, length * sizeof(uint32_t))
+                    key = _group_key(PyBytes_FromStringAndSize(<char*>cw.w,
+                                                               length * sizeof(uint32_t)))
                     e = self._wmap.get(key)
                     if e is not None:
                         e.registrations += 1
@@ -614,13 +615,16 @@ cdef class TypeRegistry:
         self._enter()
         try:
             for key, e in self._map.items():
-                if e.key is not key or self._wmap.get(e.words) is not e:
+                if e.key is not key or self._wmap.get(e.gkey) is not e:
                     raise RegistryError(f"group {e.indices}: stale RecGroup key")
-                if _words_of_group(key) != e.words:
+                if _words_of_group(key) != e.gkey.words:
                     raise RegistryError(f"group {e.indices}: its RecGroup key and words differ")
-            for words, e in self._wmap.items():
-                if e.words is not words or e.unregistered:
+            for gkey, e in self._wmap.items():
+                words = (<_GroupKey>gkey).words
+                if e.gkey is not gkey or e.unregistered:
                     raise RegistryError(f"group {e.indices}: stale hash-consing entry")
+                if hash(_group_key(words)) != hash(gkey):
+                    raise RegistryError(f"group {e.indices}: its key's hash is stale")
                 if e.key is not None and self._map.get(e.key) is not e:
                     raise RegistryError(f"group {e.indices}: its RecGroup key is not mapped")
                 if _words_of_group(_group_of_words(words, None)) != words:

@@ -120,6 +120,45 @@ cdef Py_ssize_t _scan_group(const uint32_t* w, Py_ssize_t end, Py_ssize_t* offs,
     return p
 
 
+# ---- the key ---------------------------------------------------------------------------------
+
+@cython.final
+@cython.auto_pickle(False)
+@cython.no_gc
+cdef class _GroupKey:
+    """A group's words as the registry's hash-consing key. It has a hash of its own: bytes
+    hash with siphash, which over a group's few hundred bytes cost more than the rest of a
+    hash-consing hit."""
+    cdef bytes words
+    cdef Py_hash_t _hash
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        if type(other) is not _GroupKey:
+            return NotImplemented
+        return (self._hash == (<_GroupKey>other)._hash
+                and self.words == (<_GroupKey>other).words)
+
+
+cdef _GroupKey _group_key(bytes words):
+    cdef _GroupKey k = _GroupKey.__new__(_GroupKey)
+    cdef const uint32_t* w = <const uint32_t*>PyBytes_AS_STRING(words)
+    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(words) // 4
+    # 64-bit multiply-xorshift mixing of each word (constants of splitmix64 / murmur3)
+    cdef uint64_t mul = (<uint64_t>0xFF51AFD7 << 32) | 0xED558CCD
+    cdef uint64_t h = ((<uint64_t>0x9E3779B9 << 32) | 0x7F4A7C15) ^ <uint64_t>n
+    for i in range(n):
+        h = (h ^ w[i]) * mul
+        h ^= h >> 32
+    k.words = words
+    k._hash = <Py_hash_t>h
+    if k._hash == -1:
+        k._hash = -2
+    return k
+
+
 # ---- RecGroup (hash-consing form) -> words ---------------------------------------------------
 
 cdef int _push_heap(WordBuf* b, object h) except -1:

@@ -112,6 +112,7 @@ CLASSES: dict[str, dict[str, Any]] = {
     "registry.registry._Entry": dict(kind="other", make=None, new_gives=lambda x: True),
     "registry.registry._Canon": dict(kind="other", make=None, new_gives=lambda x: True),
     "registry.registry._Ctx": dict(kind="other", make=None, new_gives=lambda x: True),
+    "registry.registry._GroupKey": dict(kind="other", make=None, new_gives=lambda x: True),
     "registry.registry.TypeRegistry": dict(kind="value", make=lambda w: w.reg,
                                            args=lambda w: (), equal=False),
     "registry.registry.TypeCollection": dict(kind="refused", make=lambda w: w.coll),
