@@ -252,7 +252,14 @@ cdef class Heap:
     # reuse_same_struct's rare branches, out of line: release_while_reusing gives up the last
     # count on a child that cannot wait (an externref or a big object) with payload releases
     # held back; release_held_payloads runs them once the reused block is an object again.
-    cdef int release_while_reusing(self, gcref_t c) except -1 nogil
+    # (r, g, i: the block being reused and the field whose child c is.) If that fails, the
+    # block goes back on its list (unreuse) before the error propagates.
+    cdef int release_while_reusing(self, gcref_t r, size_t g, uint32_t i,
+                                   gcref_t c) except -1 nogil
+    # A reuse of the pending block r (size class g) failed while giving up the count of ref
+    # field (or element) i: the fields up to i no longer own theirs and become null, and r
+    # waits on its list again; the payloads queued so far are released.
+    cdef int unreuse(self, gcref_t r, size_t g, uint32_t i) except -1 nogil
     cdef int release_held_payloads(self) except -1 nogil
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
@@ -462,26 +469,33 @@ cdef inline int reuse_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
     """Take the pending object r off h.pending[g] (it must be the list's head) and give up
     the counts its fields own; the caller then owns the block as a fresh allocation. Payloads
     those drops free are only queued (h.reusing): the caller writes the block's header, then
-    releases them (Heap.reuse_struct, alloc_object)."""
+    releases them (Heap.reuse_struct, alloc_object). If a drop fails (a cascade out of work
+    memory), r goes back on its list with the fields given up so far null (Heap.unreuse)."""
     cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
     cdef const TypeInfo* ti = h.types[hdr.type_index]
-    cdef uint32_t i, n
+    cdef uint32_t i = 0, n
     cdef const uint32_t* elems
+    cdef bint done = False
     h.pending[g] = hdr.next_oasr
-    h.objects_reused += 1
-    h.bytes_reused += g << GRANULE_SHIFT
     h.reusing += 1
     try:
         if (hdr.kind_bits & KIND_MASK) == KIND_STRUCT:
-            for i in range(ti.n_gc_refs):
+            while i < ti.n_gc_refs:
                 release_child(h, (<uint32_t*>(h.base + r + ti.gc_ref_offsets[i]))[0])
+                i += 1
         elif ti.elems_are_gc_refs:
             n = (<ArrayHeader*>hdr).length
             elems = <const uint32_t*>(h.base + r + ti.size)
-            for i in range(n):
+            while i < n:
                 release_child(h, elems[i])
+                i += 1
+        done = True
     finally:
         h.reusing -= 1
+        if not done:
+            h.unreuse(r, g, i)
+    h.objects_reused += 1
+    h.bytes_reused += g << GRANULE_SHIFT
     return 0
 
 
@@ -510,8 +524,6 @@ cdef inline gcref_t reuse_same_struct(Heap h, gcref_t r, size_t g,
     cdef size_t cg
     cdef bint held = False
     h.pending[g] = hdr.next_oasr
-    h.objects_reused += 1
-    h.bytes_reused += g << GRANULE_SHIFT
     for i in range(ti.n_gc_refs):
         c = (<uint32_t*>(h.base + r + offsets[i]))[0]
         if ref_is_object(c):
@@ -527,8 +539,10 @@ cdef inline gcref_t reuse_same_struct(Heap h, gcref_t r, size_t g,
                 if cg < PENDING_CLASSES and (ch.kind_bits & KIND_MASK) != KIND_EXTERN:
                     pend(h, c, ch, cg)
                 else:
-                    h.release_while_reusing(c)
+                    h.release_while_reusing(r, g, i, c)
                     held = True
+    h.objects_reused += 1
+    h.bytes_reused += g << GRANULE_SHIFT
     hdr.kind_bits = KIND_STRUCT
     hdr.ref_count = 1
     hdr.next_oasr = 0

@@ -992,13 +992,32 @@ cdef class Heap:
         release_queued_payloads(self)
         return r
 
-    cdef int release_while_reusing(self, gcref_t c) except -1 nogil:
+    cdef int release_while_reusing(self, gcref_t r, size_t g, uint32_t i,
+                                   gcref_t c) except -1 nogil:
+        cdef bint done = False
         self.reusing += 1
         try:
             self.cascade_lazy(c)
+            done = True
         finally:
             self.reusing -= 1
+            if not done:
+                self.unreuse(r, g, i)
         return 0
+
+    cdef int unreuse(self, gcref_t r, size_t g, uint32_t i) except -1 nogil:
+        cdef ObjectHeader* hdr = hdr_of(self, r)
+        cdef const TypeInfo* ti = self.types[hdr.type_index]
+        cdef uint32_t j
+        if (hdr.kind_bits & KIND_MASK) == KIND_STRUCT:
+            for j in range(min(i + 1, ti.n_gc_refs)):
+                (<uint32_t*>(self.base + r + ti.gc_ref_offsets[j]))[0] = 0
+        elif ti.elems_are_gc_refs:
+            memset(self.base + r + ti.size, 0,
+                   <size_t>min(i + 1, (<ArrayHeader*>hdr).length) * 4)
+        pend(self, r, hdr, g)
+        self.objects_pended -= 1        # it was counted when it first went on the list
+        return release_queued_payloads(self)
 
     cdef int release_held_payloads(self) except -1 nogil:
         return release_queued_payloads(self)

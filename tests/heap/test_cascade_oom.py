@@ -135,3 +135,41 @@ def test_a_sweep_whose_stack_cannot_grow_leaves_the_heap_consistent(reg, after):
         assert _live(heap) == 0 and Payload.released == CHAIN // 8
     finally:
         heap.close()
+
+
+@pytest.mark.zeal
+@pytest.mark.parametrize("after", range(3))
+def test_a_block_reuse_whose_cascade_fails_puts_the_block_back(reg, after):
+    # A pending holder owns the big root; reusing its block gives up that count, and the
+    # lazy cascade that follows runs out of work memory. The block must wait again, its
+    # field null (the count was given up), and the heap must stay consistent.
+    types = _types(reg)
+    leaf = types[0]
+    heap = Heap(reg)
+    try:
+        holder = heap.struct_new(leaf.index, [_tree(heap, types)])
+        raw = holder.raw
+        Payload.released = 0
+        heap._drop_deferred(holder)
+        assert heap.stats()["pending_frees"] == 1
+        heap._zeal_fail_buffer_growth(after)
+        try:
+            fresh = heap.struct_new(leaf.index, [None])
+        except MemoryError:
+            fresh = None
+            assert after == 0 or heap.stats()["pending_frees"] >= 1
+        heap._zeal_fail_buffer_growth(None)
+        heap.verify()
+        if fresh is None:
+            # The block waits again; the next allocation of its size takes it.
+            fresh = heap.struct_new(leaf.index, [None])
+            heap.verify()
+        assert fresh.raw == raw and heap.struct_get(fresh, 0) is None
+        del fresh
+        heap.finish_pending()
+        heap.collect(stack_roots=[])
+        heap.verify()
+        assert _live(heap) == 0 and heap.stats()["pending_frees"] == 0
+        assert Payload.released == CHAIN // 8
+    finally:
+        heap.close()
