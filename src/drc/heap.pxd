@@ -249,18 +249,16 @@ cdef class Heap:
     # of `size` bytes, then the payload releases that the field drops queued. Returns r.
     cdef gcref_t reuse_struct(self, gcref_t r, size_t g, uint32_t type_index,
                               uint32_t size) except 0 nogil
-    # reuse_same_struct's rare branches, out of line: release_while_reusing gives up the last
-    # count on a child that cannot wait (an externref or a big object) with payload releases
-    # held back; release_held_payloads runs them once the reused block is an object again.
-    # (r, g, i: the block being reused and the field whose child c is.) If that fails, the
-    # block goes back on its list (unreuse) before the error propagates.
-    cdef int release_while_reusing(self, gcref_t r, size_t g, uint32_t i,
-                                   gcref_t c) except -1 nogil
+    # reuse_same_struct's rare branch, out of line: the child of ref field i cannot wait (an
+    # externref or a big object at its last count), so the rest of the reuse happens here:
+    # fields i.. give up their counts with payload releases held back, the header is written,
+    # then the payloads go. If a release fails, the block goes back on its list (unreuse)
+    # before the error propagates.
+    cdef gcref_t finish_reuse(self, gcref_t r, size_t g, uint32_t i) except 0 nogil
     # A reuse of the pending block r (size class g) failed while giving up the count of ref
     # field (or element) i: the fields up to i no longer own theirs and become null, and r
     # waits on its list again; the payloads queued so far are released.
     cdef int unreuse(self, gcref_t r, size_t g, uint32_t i) except -1 nogil
-    cdef int release_held_payloads(self) except -1 nogil
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil
     cdef int flush_frees(self) except -1 nogil
     cdef int zeal_check_free_list(self) except -1 nogil
@@ -522,7 +520,6 @@ cdef inline gcref_t reuse_same_struct(Heap h, gcref_t r, size_t g,
     cdef uint32_t i
     cdef gcref_t c
     cdef size_t cg
-    cdef bint held = False
     h.pending[g] = hdr.next_oasr
     for i in range(ti.n_gc_refs):
         c = (<uint32_t*>(h.base + r + offsets[i]))[0]
@@ -539,16 +536,13 @@ cdef inline gcref_t reuse_same_struct(Heap h, gcref_t r, size_t g,
                 if cg < PENDING_CLASSES and (ch.kind_bits & KIND_MASK) != KIND_EXTERN:
                     pend(h, c, ch, cg)
                 else:
-                    h.release_while_reusing(r, g, i, c)
-                    held = True
+                    return h.finish_reuse(r, g, i)
     h.objects_reused += 1
     h.bytes_reused += g << GRANULE_SHIFT
     hdr.kind_bits = KIND_STRUCT
     hdr.ref_count = 1
     hdr.next_oasr = 0
     zero_struct_fields(hdr, g)
-    if held:
-        h.release_held_payloads()
     return r
 
 

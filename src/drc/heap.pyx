@@ -992,18 +992,28 @@ cdef class Heap:
         release_queued_payloads(self)
         return r
 
-    cdef int release_while_reusing(self, gcref_t r, size_t g, uint32_t i,
-                                   gcref_t c) except -1 nogil:
+    cdef gcref_t finish_reuse(self, gcref_t r, size_t g, uint32_t i) except 0 nogil:
+        cdef ObjectHeader* hdr = hdr_of(self, r)
+        cdef const TypeInfo* ti = self.types[hdr.type_index]
         cdef bint done = False
         self.reusing += 1
         try:
-            self.cascade_lazy(c)
+            while i < ti.n_gc_refs:
+                release_child(self, (<uint32_t*>(self.base + r + ti.gc_ref_offsets[i]))[0])
+                i += 1
             done = True
         finally:
             self.reusing -= 1
             if not done:
                 self.unreuse(r, g, i)
-        return 0
+        self.objects_reused += 1
+        self.bytes_reused += g << GRANULE_SHIFT
+        hdr.kind_bits = KIND_STRUCT
+        hdr.ref_count = 1
+        hdr.next_oasr = 0
+        zero_struct_fields(hdr, g)
+        release_queued_payloads(self)
+        return r
 
     cdef int unreuse(self, gcref_t r, size_t g, uint32_t i) except -1 nogil:
         cdef ObjectHeader* hdr = hdr_of(self, r)
@@ -1017,9 +1027,6 @@ cdef class Heap:
                    <size_t>min(i + 1, (<ArrayHeader*>hdr).length) * 4)
         pend(self, r, hdr, g)
         self.objects_pended -= 1        # it was counted when it first went on the list
-        return release_queued_payloads(self)
-
-    cdef int release_held_payloads(self) except -1 nogil:
         return release_queued_payloads(self)
 
     cdef int dec_ref_deferred(self, gcref_t r) except -1 nogil:
