@@ -1471,6 +1471,8 @@ cdef class Heap:
         read signed; refs come back as a new GcRef, an I31 or None."""
         cdef gcref_t r = self.object_arg(ref, KIND_STRUCT, "struct_get")
         cdef const FieldInfo* f = self.field_arg(r, field, "struct_get")
+        if f.is_gc_ref:                 # the common ref case without load_value's dispatch
+            return self.ref_out((<uint32_t*>(self.base + r + f.offset))[0])
         return load_value(self, <uint8_t*>(self.base + r + f.offset), f, signed)
 
     @cython.binding(False)
@@ -1591,8 +1593,10 @@ cdef class Heap:
         cdef uint32_t i = self.index_arg(r, index, "array_get")
         cdef const FieldInfo* f = self.elem_info(r)
         cdef const TypeInfo* ti = self.types[hdr_of(self, r).type_index]
-        return load_value(self, <uint8_t*>(self.base + r + ti.size) + <size_t>i * f.size, f,
-                          signed)
+        cdef uint8_t* p = <uint8_t*>(self.base + r + ti.size) + <size_t>i * f.size
+        if f.is_gc_ref:
+            return self.ref_out((<uint32_t*>p)[0])
+        return load_value(self, p, f, signed)
 
     cdef int check_mutable_array(self, gcref_t r, str what) except -1:
         if not self.elem_info(r).mutable:
