@@ -182,6 +182,7 @@ cdef int sweep(Heap h) except -1 nogil:
     cdef gcref_t prev = 0, r = h.oasr_head, nxt
     cdef ObjectHeader* hdr
     cdef uint64_t objects_before, bytes_before
+    cdef bint swept = False
     h.sweeping = True
     try:
         # Pending objects are garbage already: free them, so that the live size the growth
@@ -199,6 +200,11 @@ cdef int sweep(Heap h) except -1 nogil:
                 hdr.kind_bits &= ~(<uint32_t>MARK_BIT)
                 prev = r
             else:
+                if hdr.ref_count == 1 and h.stack_n == h.stack_cap and not try_grow_buffer(
+                        h, &h.stack, &h.stack_cap, h.stack_n + 1):
+                    # No memory for a longer stack: free what it holds now, r still listed.
+                    # Nothing listed can die in that cascade (the list holds a count on it).
+                    h.cascade_run()
                 if prev:
                     hdr_of(h, prev).next_oasr = nxt
                 else:
@@ -214,15 +220,19 @@ cdef int sweep(Heap h) except -1 nogil:
                 else:
                     # The list held the last count: queue it; the cascade frees it below.
                     hdr.ref_count = 0
-                    if h.stack_n == h.stack_cap:
-                        grow_buffer(h, &h.stack, &h.stack_cap, h.stack_n + 1)
                     h.stack[h.stack_n] = r
                     h.stack_n += 1
             r = nxt
         if h.stack_n:
             h.cascade_run()
+        swept = True
     finally:
         h.sweeping = False
+        if not swept and h.n_release:
+            # Out of memory halfway (the cascade parked what it left): the payloads of what
+            # it did free are released all the same.
+            with gil:
+                h.release_host_data()
     h.objects_freed_by_sweeps += h.objects_freed - objects_before
     h.bytes_freed_by_sweeps += h.bytes_freed - bytes_before
     if h.n_release:

@@ -518,6 +518,10 @@ cdef inline gcref_t reuse_same_struct(Heap h, gcref_t r, size_t g,
             ch = <ObjectHeader*>(h.base + c)
             if ch.ref_count > 1:
                 ch.ref_count -= 1
+            elif ch.type_index == hdr.type_index:
+                # A recursive type (a list, a tree): the child is a struct of this very
+                # size, so it waits on the list r came from.
+                pend(h, c, ch, g)
             else:
                 cg = (ch.object_size + 15) >> GRANULE_SHIFT
                 if cg < PENDING_CLASSES and (ch.kind_bits & KIND_MASK) != KIND_EXTERN:

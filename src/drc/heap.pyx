@@ -225,11 +225,15 @@ cdef bint try_grow_buffer(Heap h, uint32_t** buf, size_t* cap, size_t need) noex
     return True
 
 
+cdef int buffer_growth_failed(size_t need) except -1 nogil:
+    with gil:
+        raise MemoryError(f"cannot grow a cascade buffer to {need} entries")
+
+
 cdef int grow_buffer(Heap h, uint32_t** buf, size_t* cap, size_t need) except -1 nogil:
     """try_grow_buffer, raising MemoryError when it fails."""
     if not try_grow_buffer(h, buf, cap, need):
-        with gil:
-            raise MemoryError(f"cannot grow a cascade buffer to {need} entries")
+        buffer_growth_failed(need)
     return 0
 
 
@@ -458,8 +462,10 @@ cdef inline int queue_free(Heap h, gcref_t x, ObjectHeader* hdr) except -1 nogil
     recorded for the batch's bookkeeping (flush_frees)."""
     cdef size_t s = x >> GRANULE_SHIFT
     cdef size_t g = granules_of(hdr.object_size)
-    if h.free_n + 2 > h.free_cap:
-        grow_buffer(h, &h.to_free, &h.free_cap, h.free_n + 2)
+    if h.free_n + 2 > h.free_cap and not try_grow_buffer(h, &h.to_free, &h.free_cap,
+                                                         h.free_n + 2):
+        # No memory for a longer batch: finish this one now and start the next.
+        h.flush_frees()
     if GC_ZEAL:
         if not bit_get(h.fl.start_bits, s) or next_set(h.fl.free_bits, s, s + g) < s + g:
             with gil:
@@ -476,6 +482,40 @@ cdef inline int queue_free(Heap h, gcref_t x, ObjectHeader* hdr) except -1 nogil
     h.to_free[h.free_n + 1] = <uint32_t>g
     h.free_n += 2
     return 0
+
+
+cdef void park_dying(Heap h, gcref_t x) noexcept nogil:
+    """A cascade out of work memory leaves the dead object x (count 0, every ref field still
+    owning its count) where a later free finds it: on its pending list if it could wait on
+    one, else in the OASR list, holding the list's count, for the next sweep to give up."""
+    cdef ObjectHeader* hdr = hdr_of(h, x)
+    cdef size_t g = granules_of(hdr.object_size)
+    if g < PENDING_CLASSES and (hdr.kind_bits & KIND_MASK) != KIND_EXTERN:
+        pend(h, x, hdr, g)
+        return
+    hdr.ref_count = 1
+    hdr.kind_bits |= IN_OASR_BIT
+    hdr.next_oasr = h.oasr_head
+    h.oasr_head = x
+    h.oasr_len += 1
+    if h.oasr_len >= h.oasr_trigger:
+        h.gc_due = True
+
+
+cdef void park_unfinished(Heap h) noexcept nogil:
+    """Park what a failed cascade left on its stack and its big-array list. A big array's
+    elements before its next chunk have given up their counts already: they become null."""
+    cdef gcref_t x
+    cdef uint32_t done
+    while h.stack_n:
+        h.stack_n -= 1
+        park_dying(h, h.stack[h.stack_n])
+    while h.large_n:
+        x = h.large[h.large_n - 2]
+        done = h.large[h.large_n - 1]
+        h.large_n -= 2
+        memset(h.base + x + h.types[hdr_of(h, x).type_index].size, 0, <size_t>done * 4)
+        park_dying(h, x)
 
 
 cdef inline bint is_leaf(Heap h, ObjectHeader* hdr) noexcept nogil:
@@ -984,11 +1024,19 @@ cdef class Heap:
         for g in range(1, PENDING_CLASSES):
             r = self.pending[g]
             while r:
+                if self.stack_n == self.stack_cap and not try_grow_buffer(
+                        self, &self.stack, &self.stack_cap, self.stack_n + 1):
+                    # No memory for a longer stack: free what it holds, then go on. Until
+                    # r is on the stack it stays on its list.
+                    self.pending[g] = r
+                    if self.stack_n == 0:
+                        buffer_growth_failed(1)
+                    self.cascade_run()
+                    r = self.pending[g]
+                    continue
                 if GC_ZEAL:
                     zeal_check_pending(self, r, g)
                 hdr = hdr_of(self, r)
-                if self.stack_n == self.stack_cap:
-                    grow_buffer(self, &self.stack, &self.stack_cap, self.stack_n + 1)
                 self.stack[self.stack_n] = r
                 self.stack_n += 1
                 self.pending_finished += 1
@@ -1045,10 +1093,13 @@ cdef class Heap:
         cdef uint32_t kind, length, i, end
         cdef uint32_t* elems
         cdef gcref_t x
+        cdef bint finished = False
         if self.in_cascade:
             with gil:
                 raise HeapCorruptionError("cascade re-entered")
         self.in_cascade = True
+        # A work buffer that cannot grow puts the object at hand back on the stack and
+        # raises; the finally parks everything unfinished (park_unfinished).
         try:
             while self.stack_n or self.large_n:
                 while self.stack_n:
@@ -1058,9 +1109,11 @@ cdef class Heap:
                     kind = hdr.kind_bits & KIND_MASK
                     if kind == KIND_STRUCT:
                         ti = self.types[hdr.type_index]
-                        if self.stack_n + ti.n_gc_refs > self.stack_cap:
-                            grow_buffer(self, &self.stack, &self.stack_cap,
-                                        self.stack_n + ti.n_gc_refs)
+                        if self.stack_n + ti.n_gc_refs > self.stack_cap and not \
+                                try_grow_buffer(self, &self.stack, &self.stack_cap,
+                                                self.stack_n + ti.n_gc_refs):
+                            self.stack_n += 1
+                            buffer_growth_failed(self.stack_n - 1 + ti.n_gc_refs)
                         for i in range(ti.n_gc_refs):
                             cascade_push(
                                 self, (<uint32_t*>(self.base + x + ti.gc_ref_offsets[i]))[0])
@@ -1069,21 +1122,28 @@ cdef class Heap:
                         if ti.elems_are_gc_refs:
                             length = (<ArrayHeader*>hdr).length
                             if length > CASCADE_CHUNK:
-                                grow_buffer(self, &self.large, &self.large_cap, self.large_n + 2)
+                                if not try_grow_buffer(self, &self.large, &self.large_cap,
+                                                       self.large_n + 2):
+                                    self.stack_n += 1
+                                    buffer_growth_failed(self.large_n + 2)
                                 self.large[self.large_n] = x
                                 self.large[self.large_n + 1] = 0
                                 self.large_n += 2
                                 continue
-                            if self.stack_n + length > self.stack_cap:
-                                grow_buffer(self, &self.stack, &self.stack_cap,
-                                            self.stack_n + length)
+                            if self.stack_n + length > self.stack_cap and not \
+                                    try_grow_buffer(self, &self.stack, &self.stack_cap,
+                                                    self.stack_n + length):
+                                self.stack_n += 1
+                                buffer_growth_failed(self.stack_n - 1 + length)
                             elems = <uint32_t*>(self.base + x + ti.size)
                             for i in range(length):
                                 cascade_push(self, elems[i])
                     elif kind == KIND_EXTERN:
-                        if self.n_release == self.cap_release:
-                            grow_buffer(self, &self.release_ids, &self.cap_release,
-                                        self.n_release + 1)
+                        if self.n_release == self.cap_release and not \
+                                try_grow_buffer(self, &self.release_ids, &self.cap_release,
+                                                self.n_release + 1):
+                            self.stack_n += 1
+                            buffer_growth_failed(self.n_release + 1)
                         self.release_ids[self.n_release] = (<ExternRefObject*>hdr).host_data_id
                         self.n_release += 1
                     elif GC_ZEAL:
@@ -1110,11 +1170,18 @@ cdef class Heap:
                         queue_free(self, x, hdr)
                     else:
                         self.large[self.large_n - 1] = end
-            self.flush_frees()
+            finished = True
         finally:
+            if not finished:
+                park_unfinished(self)
+            # Blocks already queued are finished either way.
+            self.flush_frees()
             self.in_cascade = False
             # Payload releases below run Python code, whose drops stay eager.
             self.lazy_children = False
+            if not finished:
+                # The heap is consistent again: the payloads queued so far can go.
+                release_queued_payloads(self)
         # Inside a sweep the payloads wait for the end of the walk: releasing one runs
         # arbitrary code, which must find the OASR list consistent.
         # So does a block being reused: it is not an object until its header is written.

@@ -18,8 +18,11 @@ from registry import (
     EQ,
     FUNC,
     I8,
+    I31,
     I32,
     I64,
+    NONE,
+    STRUCT,
     ArrayType,
     FieldType,
     FuncType,
@@ -93,6 +96,67 @@ def test_generated_modules_match_the_python_path(mods, rnd):
         rb.verify()
         assert len(ra) == len(rb)
     assert len(rb) == 0
+
+
+@st.composite
+def loose_modules(draw):
+    """Modules whose subtypes declare any earlier type of the module as supertype, with
+    fields drawn independently of it: many are invalid, in every rule's way."""
+    heaps = st.sampled_from([ANY, EQ, FUNC, NONE, I31, STRUCT])
+    groups: list[RecGroup] = []
+    count = 0
+    for _ in range(draw(st.integers(1, 4))):
+        size = draw(st.integers(1, 3))
+        end = count + size
+
+        def value(storage, end=end):
+            kind = draw(st.integers(0, 3))
+            if kind == 0:
+                return draw(st.sampled_from([I8, I32, I64] if storage else [I32, I64]))
+            if kind == 1:
+                return RefType(draw(heaps), draw(st.booleans()))
+            return RefType(draw(st.integers(0, end - 1)), draw(st.booleans()))
+
+        members = []
+        for k in range(size):
+            sup = draw(st.none() | st.integers(0, count + k - 1)) if count + k else None
+            kind = draw(st.sampled_from(["struct", "array", "func", "near"]))
+            flat = [t for g in groups for t in g.types] + members
+            parent = flat[sup].composite if sup is not None else None
+            if kind == "near" and isinstance(parent, StructType) and parent.fields:
+                # The parent's fields with one of them redrawn: the depth rules decide.
+                fields = list(parent.fields)
+                at = draw(st.integers(0, len(fields) - 1))
+                fields[at] = FieldType(value(True), draw(st.booleans()))
+                comp = StructType(fields + [FieldType(I32)] * draw(st.integers(0, 1)))
+            elif kind == "near" and isinstance(parent, FuncType):
+                comp = FuncType([value(False) for _ in parent.params],
+                                [value(False) for _ in parent.results])
+            elif kind in ("struct", "near"):
+                comp = StructType([FieldType(value(True), draw(st.booleans()))
+                                   for _ in range(draw(st.integers(0, 3)))])
+            elif kind == "array":
+                comp = ArrayType(FieldType(value(True), draw(st.booleans())))
+            else:
+                comp = FuncType([value(False) for _ in range(draw(st.integers(0, 2)))],
+                                [value(False) for _ in range(draw(st.integers(0, 1)))])
+            members.append(SubType(comp, final=draw(st.booleans()), supertype=sup))
+        groups.append(RecGroup(members))
+        count = end
+    return groups
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(loose_modules(), min_size=1, max_size=3))
+def test_loose_modules_get_the_python_paths_verdict(mods):
+    ra, rb = TypeRegistry(), TypeRegistry()
+    held = [both(ra, rb, encode_module(groups)) for groups in mods]
+    rb.verify()
+    for ca, cb in held:
+        if ca is not None:
+            ca.close()
+            cb.close()
+    assert len(ra) == len(rb) == 0
 
 
 def _binaries(path: Path):
