@@ -152,6 +152,33 @@ cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object v, int* overflow) noexcept
 
 
+cdef extern from *:
+    """
+    #if PY_VERSION_HEX < 0x030B0000
+    #include "longintrepr.h"
+    #endif
+    /* An exact int of one digit (|v| < 2**30), the indices and small values every accessor
+       takes, read as the int type stores it: 1 and the value, or 0 for anything else (bigger
+       ints, int subclasses, non-ints), which takes the general conversion. */
+    static inline int drc_compact_int(PyObject* v, long long* out) {
+        if (!PyLong_CheckExact(v)) return 0;
+    #if PY_VERSION_HEX >= 0x030C0000
+        if (!PyUnstable_Long_IsCompact((PyLongObject*)v)) return 0;
+        *out = (long long)PyUnstable_Long_CompactValue((PyLongObject*)v);
+        return 1;
+    #else
+        switch (Py_SIZE(v)) {
+        case 0: *out = 0; return 1;
+        case 1: *out = (long long)((PyLongObject*)v)->ob_digit[0]; return 1;
+        case -1: *out = -(long long)((PyLongObject*)v)->ob_digit[0]; return 1;
+        default: return 0;
+        }
+    #endif
+    }
+    """
+    bint drc_compact_int(object v, long long* out) noexcept
+
+
 cdef int not_an_int(object v, str what, str name) except -1:
     raise TypeError(f"{what}: {name} must be an int, got {type(v).__name__} {v!r}")
 
@@ -173,6 +200,8 @@ cdef inline int64_t c_int(object v, str what, str name) except? -2:
     as -1 (negative) or INT64_MAX, which every caller rejects as out of range."""
     cdef int overflow = 0
     cdef long long x
+    if drc_compact_int(v, &x):
+        return x
     if not isinstance(v, int):
         not_an_int(v, what, name)
     x = PyLong_AsLongLongAndOverflow(v, &overflow)
@@ -254,6 +283,8 @@ cdef inline uint64_t int_bits(object v, int storage,
     cdef int overflow = 0
     cdef long long s
     cdef uint64_t u
+    if drc_compact_int(v, &s):
+        return <uint64_t>s              # |s| < 2**30: in range for every integer field
     if not isinstance(v, int):
         raise TypeError(f"{what}: expected an int for an {_STORAGE_NAMES[storage]} field, "
                         f"got {type(v).__name__} {v!r}")
@@ -1564,6 +1595,8 @@ cdef class Heap:
         read signed; refs come back as a new GcRef, an I31 or None."""
         cdef gcref_t r = self.object_arg(ref, KIND_STRUCT, "struct_get")
         cdef const FieldInfo* f = self.field_arg(r, field, "struct_get")
+        if f.is_gc_ref:                 # the common ref case without load_value's dispatch
+            return self.ref_out((<uint32_t*>(self.base + r + f.offset))[0])
         return load_value(self, <uint8_t*>(self.base + r + f.offset), f, signed)
 
     @cython.binding(False)
@@ -1684,8 +1717,10 @@ cdef class Heap:
         cdef uint32_t i = self.index_arg(r, index, "array_get")
         cdef const FieldInfo* f = self.elem_info(r)
         cdef const TypeInfo* ti = self.types[hdr_of(self, r).type_index]
-        return load_value(self, <uint8_t*>(self.base + r + ti.size) + <size_t>i * f.size, f,
-                          signed)
+        cdef uint8_t* p = <uint8_t*>(self.base + r + ti.size) + <size_t>i * f.size
+        if f.is_gc_ref:
+            return self.ref_out((<uint32_t*>p)[0])
+        return load_value(self, p, f, signed)
 
     cdef int check_mutable_array(self, gcref_t r, str what) except -1:
         if not self.elem_info(r).mutable:

@@ -47,6 +47,37 @@ def test_integer_ranges_and_wrapping(heap, types):
         heap.struct_set(s, 1, 1.5)
 
 
+def test_integers_either_side_of_one_digit_convert_alike(heap, types):
+    # Exact ints below 2**30 in magnitude take a short path (heap.pyx, drc_compact_int); the
+    # values around that edge, int subclasses and bools must read back as the general path
+    # gives them.
+    class Sub(int):
+        pass
+
+    t = types.struct(R.I32, R.I64)
+    arr_t = types.array(R.I64)
+    s = heap.struct_new(t, (0, 0))
+    for v in (0, 1, -1, (1 << 30) - 1, 1 << 30, -(1 << 30) + 1, -(1 << 30), (1 << 31) - 1,
+              -(1 << 31), Sub(5), Sub(-(1 << 40)), True, False):
+        heap.struct_set(s, 1, v)
+        assert heap.struct_get(s, 1) == int(v)
+        if -(1 << 31) <= v < 1 << 31:
+            heap.struct_set(s, 0, v)
+            assert heap.struct_get(s, 0) == int(v)
+    assert heap.struct_get(s, 0) == 0
+    with pytest.raises(OverflowError, match="-2147483649"):
+        heap.struct_set(s, 0, Sub(-(1 << 31) - 1))
+    a = heap.array_new(arr_t, (1 << 10) + 3, 0)
+    for i in (0, 1, Sub(2), True, (1 << 10) + 2):
+        heap.array_set(a, i, int(i) * 7)
+        assert heap.array_get(a, i) == int(i) * 7
+    for i in (-1, (1 << 10) + 3, 1 << 30, -(1 << 30), 1 << 70, Sub(-1)):
+        with pytest.raises(IndexError):
+            heap.array_get(a, i)
+    with pytest.raises(TypeError, match="index must be an int"):
+        heap.array_get(a, 1.0)
+
+
 def test_f32_rounding_and_specials(heap, types):
     t = types.struct(R.F32, R.F64)
     s = heap.struct_new(t, (1e300, float("nan")))
