@@ -244,9 +244,10 @@ cdef class Heap:
     # kept alive), eagerly; dec_ref_deferred is the zeal build's dec(): dec_ref's checks, then
     # the pending path.
     cdef int free_pending(self) except -1 nogil
-    # new_struct's reuse path, compiled once in heap.so so that new_struct stays small enough
-    # to inline into its callers: reuse_pending, then the header and zeroed fields of a struct
-    # of `size` bytes, then the payload releases that the field drops queued. Returns r.
+    # new_struct's reuse of a pending block that died as another type (same size class),
+    # out of line: reuse_pending, then the header and zeroed fields of a struct of `size`
+    # bytes, then the payload releases that the field drops queued. Returns r. (A block of
+    # the same type is reused inline: reuse_same_struct.)
     cdef gcref_t reuse_struct(self, gcref_t r, size_t g, uint32_t type_index,
                               uint32_t size) except 0 nogil
     # reuse_same_struct's rare branch, out of line: the child of ref field i cannot wait (an
