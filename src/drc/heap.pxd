@@ -464,18 +464,16 @@ cdef inline int release_child(Heap h, gcref_t c) except -1 nogil:
     return 0
 
 
-cdef inline int reuse_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
-    """Take the pending object r off h.pending[g] (it must be the list's head) and give up
-    the counts its fields own; the caller then owns the block as a fresh allocation. Payloads
-    those drops free are only queued (h.reusing): the caller writes the block's header, then
-    releases them (Heap.reuse_struct, alloc_object). If a drop fails (a cascade out of work
-    memory), r goes back on its list with the fields given up so far null (Heap.unreuse)."""
+cdef inline int release_fields(Heap h, gcref_t r, size_t g, uint32_t i) except -1 nogil:
+    """Give up the counts that the ref fields (or elements) i.. of r, a block being reused
+    from h.pending[g], still own. Payloads those drops free are only queued (h.reusing). If a
+    drop fails (a cascade out of work memory), r goes back on its list with the fields given
+    up so far null (Heap.unreuse)."""
     cdef ObjectHeader* hdr = <ObjectHeader*>(h.base + r)
     cdef const TypeInfo* ti = h.types[hdr.type_index]
-    cdef uint32_t i = 0, n
+    cdef uint32_t n
     cdef const uint32_t* elems
     cdef bint done = False
-    h.pending[g] = hdr.next_oasr
     h.reusing += 1
     try:
         if (hdr.kind_bits & KIND_MASK) == KIND_STRUCT:
@@ -493,6 +491,16 @@ cdef inline int reuse_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
         h.reusing -= 1
         if not done:
             h.unreuse(r, g, i)
+    return 0
+
+
+cdef inline int reuse_pending(Heap h, gcref_t r, size_t g) except -1 nogil:
+    """Take the pending object r off h.pending[g] (it must be the list's head) and give up
+    the counts its fields own (release_fields); the caller then owns the block as a fresh
+    allocation, writes its header, then releases the payloads those drops queued
+    (Heap.reuse_struct, alloc_object)."""
+    h.pending[g] = (<ObjectHeader*>(h.base + r)).next_oasr
+    release_fields(h, r, g, 0)
     h.objects_reused += 1
     h.bytes_reused += g << GRANULE_SHIFT
     return 0

@@ -1025,18 +1025,7 @@ cdef class Heap:
 
     cdef gcref_t finish_reuse(self, gcref_t r, size_t g, uint32_t i) except 0 nogil:
         cdef ObjectHeader* hdr = hdr_of(self, r)
-        cdef const TypeInfo* ti = self.types[hdr.type_index]
-        cdef bint done = False
-        self.reusing += 1
-        try:
-            while i < ti.n_gc_refs:
-                release_child(self, (<uint32_t*>(self.base + r + ti.gc_ref_offsets[i]))[0])
-                i += 1
-            done = True
-        finally:
-            self.reusing -= 1
-            if not done:
-                self.unreuse(r, g, i)
+        release_fields(self, r, g, i)
         self.objects_reused += 1
         self.bytes_reused += g << GRANULE_SHIFT
         hdr.kind_bits = KIND_STRUCT
